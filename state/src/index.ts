@@ -1,0 +1,2 @@
+import { coreName } from "@weft/core";
+export const stateName = coreName + "/state";
