@@ -10,11 +10,7 @@ bash scripts/build.sh
 export WEFT_SKIP_SETUP=1
 
 log "lint (eslint + prettier)"
-"$NODE" node_modules/eslint/bin/eslint.js .
-"$NODE" node_modules/prettier/bin/prettier.cjs --check . >/dev/null || {
-  "$NODE" node_modules/prettier/bin/prettier.cjs --list-different . >&2
-  die "files are not formatted: run npm run format"
-}
+npm run -s lint || die "lint failed: fix the eslint errors above; for formatting run npm run format"
 if grep -q '"gen:check"' api/package.json 2>/dev/null; then
   log "generated code is fresh (gen:check)"
   npm run -s gen:check
