@@ -176,8 +176,7 @@ kind: WeftTokenList
 metadata: {name: tokens}
 tokens:
   - token: 0123456789abcdef0123
-    namespace: weft-system
-    serviceAccount: ztunnel
+    serviceAccount: weft-system/ztunnel
     nodeName: node-a
 `,
     );
@@ -194,7 +193,6 @@ tokens:
           namespace: "weft-system",
           serviceAccount: "ztunnel",
           nodeName: "node-a",
-          audiences: ["weft-ca"],
         },
       ]);
     } finally {

@@ -24,14 +24,18 @@ export const DEFAULT_MESH_SETTINGS: MeshSettings = {
   defaultMtlsMode: "PERMISSIVE",
 };
 
-/** A bearer token the CA accepts in file mode, standing in for a Kubernetes TokenReview. */
-export interface TokenEntry {
+/**
+ * A bearer token the CA accepts in file mode, standing in for a Kubernetes TokenReview. Same
+ * fields as the CA's own token file entries (before hashing), with the service account split.
+ */
+export interface ConfigToken {
   readonly token: string;
   readonly namespace: string;
   readonly serviceAccount: string;
   readonly podName?: string;
   readonly nodeName?: string;
-  readonly audiences: readonly string[];
+  /** RFC 3339. */
+  readonly expiresAt?: string;
 }
 
 /** Mesh settings from the (at most one) WeftMeshConfig among `objects`, else the defaults. */
@@ -40,21 +44,21 @@ export function meshSettingsOf(objects: readonly K8sObject[]): MeshSettings {
   return cfg ? { ...DEFAULT_MESH_SETTINGS, ...cfg.spec } : DEFAULT_MESH_SETTINGS;
 }
 
-/** All CA tokens from every WeftTokenList among `objects`. */
-export function tokensOf(objects: readonly K8sObject[]): TokenEntry[] {
-  const out: TokenEntry[] = [];
+/** All CA tokens from every WeftTokenList among `objects`, in object order. */
+export function tokensOf(objects: readonly K8sObject[]): ConfigToken[] {
+  const out: ConfigToken[] = [];
   for (const o of objects) {
     if (o.kind !== "WeftTokenList") continue;
     for (const t of o.tokens) {
-      const entry: { -readonly [K in keyof TokenEntry]: TokenEntry[K] } = {
+      const [namespace = "", serviceAccount = ""] = t.serviceAccount.split("/");
+      out.push({
         token: t.token,
-        namespace: t.namespace,
-        serviceAccount: t.serviceAccount,
-        audiences: t.audiences,
-      };
-      if (t.podName !== undefined) entry.podName = t.podName;
-      if (t.nodeName !== undefined) entry.nodeName = t.nodeName;
-      out.push(entry);
+        namespace,
+        serviceAccount,
+        ...(t.podName === undefined ? {} : { podName: t.podName }),
+        ...(t.nodeName === undefined ? {} : { nodeName: t.nodeName }),
+        ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt }),
+      });
     }
   }
   return out;

@@ -535,6 +535,10 @@ export const WeftMeshConfigSchema = z.looseObject({
     }),
 });
 
+/**
+ * Bearer tokens the CA accepts in file mode (instead of a TokenReview). Entries have the same
+ * shape as the CA's standalone token file: `serviceAccount` is "namespace/name".
+ */
 export const WeftTokenListSchema = z.looseObject({
   apiVersion: str,
   kind: z.literal("WeftTokenList"),
@@ -544,11 +548,17 @@ export const WeftTokenListSchema = z.looseObject({
       token: nonEmptyString("a bearer token", "a long random string").refine((t) => t.length >= 16, {
         error: msg("token shorter than 16 characters", "use a random token, e.g. `openssl rand -hex 32`"),
       }),
-      namespace: nonEmptyString("a namespace", "weft-system"),
-      serviceAccount: nonEmptyString("a service account", "ztunnel"),
-      podName: str.optional(),
-      nodeName: str.optional(),
-      audiences: strList.default(["weft-ca"]),
+      serviceAccount: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
+        error: msg('serviceAccount is not "namespace/name"', "write e.g. weft-system/ztunnel"),
+      }),
+      podName: str.min(1).optional(),
+      nodeName: str.min(1).optional(),
+      expiresAt: z
+        .string()
+        .refine((d) => !Number.isNaN(Date.parse(d)), {
+          error: msg("expiresAt is not a date", "use RFC 3339, e.g. 2030-01-01T00:00:00Z"),
+        })
+        .optional(),
     }),
   ),
 });

@@ -10,7 +10,7 @@ import {
   type LoadResult,
   type SourceLocation,
 } from "./loader.js";
-import { meshSettingsOf, tokensOf, type MeshSettings, type TokenEntry } from "../k8s/mesh.js";
+import { meshSettingsOf, tokensOf, type MeshSettings, type ConfigToken } from "../k8s/mesh.js";
 import type { K8sObject } from "../k8s/objects.js";
 
 export interface ConfigSnapshot {
@@ -21,7 +21,7 @@ export interface ConfigSnapshot {
   readonly objects: readonly K8sObject[];
   readonly origins: ReadonlyMap<string, SourceLocation>;
   readonly mesh: MeshSettings;
-  readonly tokens: readonly TokenEntry[];
+  readonly tokens: readonly ConfigToken[];
   readonly warnings: readonly ConfigProblem[];
 }
 
