@@ -100,7 +100,10 @@ export function sanEntries(extensionValue: ArrayBuffer): SanEntry[] {
 
 /** All SANs of a certificate (every subjectAltName extension), in order. */
 export function certificateSans(cert: x509.X509Certificate): SanEntry[] {
-  return cert.extensions.filter((e) => e.type === OID_SUBJECT_ALT_NAME).flatMap((e) => sanEntries(e.value));
+  // Array.from: the library's Extensions subclass would otherwise leak out of filter/flatMap.
+  return Array.from(cert.extensions)
+    .filter((e) => e.type === OID_SUBJECT_ALT_NAME)
+    .flatMap((e) => sanEntries(e.value));
 }
 
 /** URI SANs of a certificate, in order. */
