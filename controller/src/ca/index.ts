@@ -47,12 +47,13 @@ export { formatSpiffeId, parseSpiffeId } from "./spiffe.js";
 export type { WorkloadIdentity } from "./spiffe.js";
 export {
   authenticateBearer,
+  buildTokenTable,
   hashToken,
   loadTokenFile,
   parseTokenFile,
   tokenTableAuthenticator,
 } from "./tokens.js";
-export type { AuthenticationResult, Authenticator, TokenEntry, TokenTable } from "./tokens.js";
+export type { AuthenticationResult, Authenticator, PlainToken, TokenEntry, TokenTable } from "./tokens.js";
 export { TrustBundle } from "./trust-bundle.js";
 export type { ChainVerdict } from "./trust-bundle.js";
 export { x509 } from "./x509.js";

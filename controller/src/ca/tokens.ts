@@ -33,10 +33,12 @@ export type AuthenticationResult =
 export type Authenticator = (authorization: string | undefined, now: Date) => Promise<AuthenticationResult>;
 
 const DNS1123 = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** Short tokens are guessable; a projected service account token is ~1 KiB. */
+const MIN_TOKEN_LENGTH = 16;
 
 const entrySchema = z
   .object({
-    token: z.string().min(16, "token must be at least 16 characters"),
+    token: z.string(),
     serviceAccount: z.string().regex(/^[^/]+\/[^/]+$/, 'serviceAccount must be "namespace/name"'),
     podName: z.string().min(1).optional(),
     nodeName: z.string().min(1).optional(),
@@ -72,11 +74,36 @@ export function parseTokenFile(text: string, source = "token file"): TokenTable 
     );
   }
   const list = Array.isArray(parsed.data) ? parsed.data : parsed.data.tokens;
-  const entries = list.map((e, i): TokenEntry => {
-    const [namespace = "", serviceAccount = ""] = e.serviceAccount.split("/");
-    if (!DNS1123.test(namespace) || !DNS1123.test(serviceAccount)) {
+  return buildTokenTable(
+    list.map((e) => {
+      const [namespace = "", serviceAccount = ""] = e.serviceAccount.split("/");
+      return { ...e, namespace, serviceAccount };
+    }),
+    source,
+  );
+}
+
+/** A token as configuration holds it, before hashing (e.g. the file source's WeftTokenList entries). */
+export interface PlainToken {
+  readonly token: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly podName?: string;
+  readonly nodeName?: string;
+  /** RFC 3339 string or Date. */
+  readonly expiresAt?: string | Date;
+}
+
+/** Validates plain tokens and keeps only their hashes. Throws WEFT_E_CONFIG naming the entry. */
+export function buildTokenTable(tokens: readonly PlainToken[], source = "tokens"): TokenTable {
+  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", `${source}: ${cause}`, "internal");
+  const entries = tokens.map((e, i): TokenEntry => {
+    if (e.token.length < MIN_TOKEN_LENGTH) {
+      throw bad(`entry ${i}: token is shorter than ${MIN_TOKEN_LENGTH} characters — use a long random token`);
+    }
+    if (!DNS1123.test(e.namespace) || !DNS1123.test(e.serviceAccount)) {
       throw bad(
-        `entry ${i}: serviceAccount "${e.serviceAccount}" is not two Kubernetes names "namespace/name"`,
+        `entry ${i}: serviceAccount "${e.namespace}/${e.serviceAccount}" is not two Kubernetes names "namespace/name"`,
       );
     }
     let expiresAt: Date | undefined;
@@ -90,8 +117,8 @@ export function parseTokenFile(text: string, source = "token file"): TokenTable 
     }
     return {
       tokenHash: hashToken(e.token),
-      namespace,
-      serviceAccount,
+      namespace: e.namespace,
+      serviceAccount: e.serviceAccount,
       ...(e.podName !== undefined ? { podName: e.podName } : {}),
       ...(e.nodeName !== undefined ? { nodeName: e.nodeName } : {}),
       ...(expiresAt !== undefined ? { expiresAt } : {}),
