@@ -1,0 +1,6 @@
+export * from "./errors.js";
+export * from "./spec.js";
+export * from "./host.js";
+export * from "./record.js";
+export * from "./process.js";
+export * from "./world.js";
