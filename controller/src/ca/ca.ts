@@ -153,7 +153,7 @@ export class CertificateAuthority {
       throw caError(
         "WEFT_E_INVALID_INPUT",
         `root ${fp} is the one currently signing and cannot be retired — rotate to a new root first`,
-        "internal",
+        "config",
       );
     }
     const removed = this.trustBundle.remove(fp);

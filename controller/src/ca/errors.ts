@@ -8,7 +8,8 @@ export type CaErrorCode =
   | "WEFT_E_CA_PERMISSION_DENIED"
   | "WEFT_E_CA_BAD_CSR"
   | "WEFT_E_INVALID_INPUT"
-  | "WEFT_E_CONFIG";
+  | "WEFT_E_CONFIG"
+  | "WEFT_E_INTERNAL";
 
 /**
  * Why a request was refused, as a metric label: a closed set, never free text. The human
@@ -30,16 +31,28 @@ export type CaFailureReason =
   | "csr_no_san"
   | "csr_san_refused"
   | "validity_invalid"
+  | "config"
   | "internal";
 
+/**
+ * Builds a CA error. `text` is "<cause> — <fix>" (the fix after the first " — "), the same
+ * form decisions return to callers; the fix part replaces core's generic remedy for the code, so
+ * the message reads `<code>: <cause> — <fix>` with the specific fix. Without " — " the code's
+ * default fix is used.
+ */
 export function caError(
   code: CaErrorCode,
-  cause: string,
+  text: string,
   reason: CaFailureReason,
   details?: Record<string, unknown>,
 ): WeftError {
-  return weftError(code, cause, { reason, ...details });
+  const at = text.indexOf(FIX_SEPARATOR);
+  const cause = at < 0 ? text : text.slice(0, at);
+  const fix = at < 0 ? undefined : text.slice(at + FIX_SEPARATOR.length);
+  return weftError(code, cause, { reason, ...details }, fix !== undefined ? { fix } : {});
 }
+
+const FIX_SEPARATOR = " — ";
 
 /** The reason label of a CA error, or "internal" for anything that is not one. */
 export function failureReasonOf(err: unknown): CaFailureReason {

@@ -167,7 +167,7 @@ export interface LoadRootInput {
 export async function loadRoot(input: LoadRootInput): Promise<SigningAuthority> {
   const now = input.now ?? new Date();
   const src = { ...CA_FILES, ...input.sources };
-  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", cause, "internal");
+  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", cause, "config");
 
   const certs = parsePemOrThrow(input.certPem, src.cert, bad);
   const cert = certs[0];
@@ -321,7 +321,7 @@ export async function loadOrCreateRoot(
       "WEFT_E_CONFIG",
       `${present} exists but ${missing} does not — provide both files of the CA pair, ` +
         `or remove ${present} to let weft generate a new root (workloads will need new certificates)`,
-      "internal",
+      "config",
     );
   }
   const generated = await generateRoot({
@@ -350,7 +350,7 @@ async function readIfExists(path: string): Promise<string | undefined> {
     throw caError(
       "WEFT_E_CONFIG",
       `cannot read ${path}: ${(err as Error).message} — check its permissions`,
-      "internal",
+      "config",
     );
   }
 }
@@ -372,7 +372,7 @@ async function writeFileAtomic(path: string, data: string, mode: number): Promis
     throw caError(
       "WEFT_E_CONFIG",
       `cannot write ${path}: ${(err as Error).message} — check the directory is writable`,
-      "internal",
+      "config",
     );
   }
   const dirHandle = await open(join(path, ".."), "r");

@@ -58,7 +58,7 @@ export function hashToken(token: string): Buffer {
  * Throws WEFT_E_CONFIG naming the file and the entry at fault.
  */
 export function parseTokenFile(text: string, source = "token file"): TokenTable {
-  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", `${source}: ${cause}`, "internal");
+  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", `${source}: ${cause}`, "config");
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -96,7 +96,7 @@ export interface PlainToken {
 
 /** Validates plain tokens and keeps only their hashes. Throws WEFT_E_CONFIG naming the entry. */
 export function buildTokenTable(tokens: readonly PlainToken[], source = "tokens"): TokenTable {
-  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", `${source}: ${cause}`, "internal");
+  const bad = (cause: string): Error => caError("WEFT_E_CONFIG", `${source}: ${cause}`, "config");
   const entries = tokens.map((e, i): TokenEntry => {
     if (e.token.length < MIN_TOKEN_LENGTH) {
       throw bad(`entry ${i}: token is shorter than ${MIN_TOKEN_LENGTH} characters — use a long random token`);
@@ -132,7 +132,7 @@ export async function loadTokenFile(path: string): Promise<TokenTable> {
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
-    throw caError("WEFT_E_CONFIG", `cannot read token file ${path}: ${(err as Error).message}`, "internal");
+    throw caError("WEFT_E_CONFIG", `cannot read token file ${path}: ${(err as Error).message}`, "config");
   }
   return parseTokenFile(text, path);
 }
