@@ -12,6 +12,7 @@ import {
   isSignedBy,
   mayIssueCertificates,
   parseCertificates,
+  pathLenProblem,
   randomSerial,
   sameName,
   validityProblem,
@@ -260,6 +261,13 @@ async function pathToRoot(
     }
     const problem = validityProblem(issuer, now);
     if (problem !== undefined) throw bad(`chain certificate ${problem} — renew it and update ${src.chain}`);
+    // Leaves go below `cert`, so `path.length` CA certificates sit under this issuer.
+    const depthProblem = pathLenProblem(issuer, path.length);
+    if (depthProblem !== undefined) {
+      throw bad(
+        `${depthProblem}, so leaves signed with ${src.cert} would not verify — sign with a CA higher up the chain`,
+      );
+    }
     path.push(issuer);
     current = issuer;
   }
