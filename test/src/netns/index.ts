@@ -4,3 +4,4 @@ export * from "./host.js";
 export * from "./record.js";
 export * from "./process.js";
 export * from "./world.js";
+export * from "./clients.js";
