@@ -1,1 +1,2 @@
 export * from "./netns/index.js";
+export { isCi, rootOnly, rootOnlyOptions } from "./config.js";
