@@ -77,7 +77,7 @@ const BAD_SPECS: { name: string; spec: TopologySpec; mentions: string[] }[] = [
 ];
 
 for (const { name, spec, mentions } of BAD_SPECS) {
-  test(`validateSpec rejects: ${name}`, () => {
+  void test(`validateSpec rejects: ${name}`, () => {
     const err = validateSpec(spec);
     assert.ok(err instanceof WeftError, "expected a WeftError");
     assert.equal(err.code, "WEFT_E_INVALID_INPUT");
@@ -86,18 +86,18 @@ for (const { name, spec, mentions } of BAD_SPECS) {
   });
 }
 
-test("validateSpec reports every problem at once", () => {
+void test("validateSpec reports every problem at once", () => {
   const problems = specProblems({ nodes: ["a", "a"], pods: [{ name: "X", node: "b" }] });
   assert.equal(problems.length, 3, problems.join("\n"));
 });
 
-test("validateSpec accepts the standard topology and the address plan's limits", () => {
+void test("validateSpec accepts the standard topology and the address plan's limits", () => {
   assert.equal(validateSpec(STANDARD_TOPOLOGY), undefined);
   assert.equal(validateSpec({ nodes: ["a"], pods: pods(253) }), undefined);
   assert.equal(validateSpec({ nodes: ["a"], pods: [], runId: "0a1b2c" }), undefined);
 });
 
-test("planWorld lays out names and both address families per node", () => {
+void test("planWorld lays out names and both address families per node", () => {
   const plan = planWorld(STANDARD_TOPOLOGY, "1f2e3d", "/sys/fs/cgroup/unified");
   assert.equal(plan.prefix, "weft-1f2e3d");
   assert.equal(plan.cgroupRoot, "/sys/fs/cgroup/unified/weft-1f2e3d");
@@ -125,7 +125,7 @@ test("planWorld lays out names and both address families per node", () => {
   assert.ok((big.pods.at(-1)?.hostVeth.length ?? 99) <= 15);
 });
 
-test("wiringScripts route each node to the others' pod CIDRs and give pods default routes", () => {
+void test("wiringScripts route each node to the others' pod CIDRs and give pods default routes", () => {
   const plan = planWorld(STANDARD_TOPOLOGY, "1f2e3d", "/cg");
   const scripts = wiringScripts(plan);
   assert.equal(scripts[0]?.netns, plan.wireNetns, "the wire goes first: it creates the node uplinks");
@@ -154,7 +154,7 @@ const CAP_TABLE: { name: string; uid: number; capEff: bigint; missing: string[] 
 ];
 
 for (const row of CAP_TABLE) {
-  test(`capabilityProblem: ${row.name}`, () => {
+  void test(`capabilityProblem: ${row.name}`, () => {
     const err = capabilityProblem({ uid: row.uid, capEff: row.capEff });
     if (row.missing.length === 0) {
       assert.equal(err, undefined);
@@ -167,7 +167,7 @@ for (const row of CAP_TABLE) {
   });
 }
 
-test("rootOnlyOptions: runs as root, skips with the reason elsewhere, fails under CI", () => {
+void test("rootOnlyOptions: runs as root, skips with the reason elsewhere, fails under CI", () => {
   assert.deepEqual(rootOnlyOptions(undefined, false), {});
   assert.deepEqual(rootOnlyOptions(undefined, true), {});
   const problem = capabilityProblem({ uid: 1000, capEff: 0n });
@@ -175,7 +175,7 @@ test("rootOnlyOptions: runs as root, skips with the reason elsewhere, fails unde
   assert.throws(() => rootOnlyOptions(problem, true), /WEFT_E_CAPABILITY/);
 });
 
-test("parseCapEff reads the effective capability mask", () => {
+void test("parseCapEff reads the effective capability mask", () => {
   assert.equal(
     parseCapEff("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n"),
     0x1ffffffffffn,
@@ -183,7 +183,7 @@ test("parseCapEff reads the effective capability mask", () => {
   assert.equal(parseCapEff("Name:\tx\n"), 0n);
 });
 
-test("findCgroup2Mount finds the unified mount on hybrid and unified hosts", () => {
+void test("findCgroup2Mount finds the unified mount on hybrid and unified hosts", () => {
   const hybrid = [
     "tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0",
     "cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0",
@@ -195,7 +195,7 @@ test("findCgroup2Mount finds the unified mount on hybrid and unified hosts", () 
   assert.equal(findCgroup2Mount("proc /proc proc rw 0 0"), undefined);
 });
 
-test("parseStartTime survives spaces and parentheses in the command name", () => {
+void test("parseStartTime survives spaces and parentheses in the command name", () => {
   const stat = "1234 (a b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
   assert.equal(parseStartTime(stat), 987654);
 });
