@@ -130,20 +130,20 @@ export function readConfig<const S extends ConfigSpec>(spec: S, env: Env = proce
   return out as ConfigOf<S>;
 }
 
+// A default is checked like a value from the environment: a spec whose default its own reader
+// would reject is a bug in the spec, and must fail at startup rather than run with it.
 function defaultValue(entry: ConfigEntry): unknown {
   const d = entry.default;
-  if (entry.type === "duration" && typeof d === "string") {
-    const ms = parseDuration(d);
-    if (ms === undefined) {
-      throw weftError(
-        "WEFT_E_INTERNAL",
-        `config spec for ${entry.env} has an invalid duration default "${d}"`,
-      );
-    }
-    return ms;
+  if (entry.type === "list") return [...(entry.default ?? [])];
+  const raw = entry.type === "duration" && typeof d === "number" ? formatDuration(d) : String(d);
+  const parsed = parseValue(entry, raw);
+  if (!parsed.ok || (entry.type !== "duration" && parsed.value !== d)) {
+    throw weftError(
+      "WEFT_E_INTERNAL",
+      `config spec for ${entry.env} has default ${JSON.stringify(d)}, which is not ${expectedForm(entry)}`,
+    );
   }
-  if (entry.type === "list" && Array.isArray(d)) return [...(d as readonly string[])];
-  return d;
+  return parsed.value;
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false };

@@ -157,11 +157,28 @@ void test("a variable without default is required unless optional", () => {
   });
 });
 
-void test("an invalid duration default in a spec is a bug, reported as such", () => {
-  const bad = { d: { env: "WEFT_D", type: "duration", default: "ten seconds", why: "." } } as const;
-  assert.throws(
-    () => readConfig(bad, {}),
-    (err: unknown) => isWeftError(err, "WEFT_E_INTERNAL"),
+void test("a default the reader itself would reject is a bug in the spec, reported as such", () => {
+  const bad: ConfigEntry[] = [
+    { env: "WEFT_D", type: "duration", default: "ten seconds", why: "." },
+    { env: "WEFT_D", type: "duration", default: 500, max: 100, why: "." },
+    { env: "WEFT_I", type: "int", default: 0, min: 1, why: "." },
+    { env: "WEFT_I", type: "int", default: 1.5, why: "." },
+    { env: "WEFT_P", type: "port", default: 70_000, why: "." },
+    { env: "WEFT_E", type: "enum", values: ["a", "b"], default: "c", why: "." },
+  ];
+  for (const entry of bad) {
+    assert.throws(
+      () => readConfig({ x: entry }, {}),
+      (err: unknown) => isWeftError(err, "WEFT_E_INTERNAL") && err.message.includes(entry.env),
+      JSON.stringify(entry),
+    );
+  }
+  // ...but only when the default is used.
+  assert.deepEqual(
+    readConfig({ x: { env: "WEFT_I", type: "int", default: 0, min: 1, why: "." } }, { WEFT_I: "3" }),
+    {
+      x: 3,
+    },
   );
 });
 

@@ -84,3 +84,17 @@ void test("errors logged as err keep the WeftError code, fix and details", () =>
   assert.deepEqual(logged.details, { peer: "10.0.0.2" });
   assert.equal(typeof logged.stack, "string");
 });
+
+void test("changing a logger's level at runtime also applies to its existing children", () => {
+  // The admin endpoint (:15000) changes the root level; per-connection children must follow.
+  const out = capture();
+  const root = createLogger({ name: "ztunnel", destination: out.stream });
+  const conn = root.child({ conn: 1 });
+  conn.debug("hidden");
+  root.level = "debug";
+  conn.debug("shown");
+  assert.deepEqual(
+    out.lines().map((l) => l.msg),
+    ["shown"],
+  );
+});
