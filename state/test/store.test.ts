@@ -190,7 +190,7 @@ void describe("applyDelta", () => {
               {
                 clauses: [
                   {
-                    matches: [{ principals: [{ exact: "a", prefix: "b" } as unknown as { exact: string }] }],
+                    matches: [{ principals: [{ exact: "a", prefix: "b" }] }],
                   },
                 ],
               },
