@@ -191,9 +191,9 @@ const rows: { name: string; input: Partial<AuthorizeInput>; expect: Expect }[] =
   },
 ];
 
-describe("authorizeCertificateRequest", () => {
+void describe("authorizeCertificateRequest", () => {
   for (const row of rows) {
-    it(row.name, () => {
+    void it(row.name, () => {
       const input: AuthorizeInput = {
         caller: "caller" in row.input ? row.input.caller : workload,
         trustDomain: TD,

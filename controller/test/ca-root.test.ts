@@ -19,8 +19,8 @@ import { TD, makeCsr, newRoot, rejectsWith, spiffe, withTempDir } from "./ca-tes
 
 const ID = spiffe("shop", "cart");
 
-describe("generateRoot", () => {
-  it("makes a self-signed P-256 CA root for the trust domain", async () => {
+void describe("generateRoot", () => {
+  void it("makes a self-signed P-256 CA root for the trust domain", async () => {
     const now = new Date();
     const root = await generateRoot({ trustDomain: TD, now, spiffeSan: true });
     assert.equal(root.cert.subject, `O=${TD}, CN=weft root CA`);
@@ -42,8 +42,8 @@ describe("generateRoot", () => {
   });
 });
 
-describe("loadRoot", () => {
-  it("refuses a key that does not belong to the certificate", async () => {
+void describe("loadRoot", () => {
+  void it("refuses a key that does not belong to the certificate", async () => {
     const a = await generateRoot({ trustDomain: TD });
     const b = await generateRoot({ trustDomain: TD });
     await rejectsWith(
@@ -53,7 +53,7 @@ describe("loadRoot", () => {
     );
   });
 
-  it("refuses a leaf certificate as CA", async () => {
+  void it("refuses a leaf certificate as CA", async () => {
     const ca = await newRoot();
     const csr = await makeCsr([ID]);
     const { certChain } = await signCsr(ca, { csrPem: csr.csrPem, identity: ID });
@@ -64,13 +64,13 @@ describe("loadRoot", () => {
     );
   });
 
-  it("refuses an expired CA, saying when it expired", async () => {
+  void it("refuses an expired CA, saying when it expired", async () => {
     const past = new Date("2020-01-01T00:00:00Z");
     const old = await generateRoot({ trustDomain: TD, now: past, validityDays: 30 });
     await rejectsWith(loadRoot(old), "WEFT_E_CONFIG", /expired at 2020-01-31T00:00:00\.000Z.*renew/);
   });
 
-  it("refuses garbage PEM and unsupported keys with the file named", async () => {
+  void it("refuses garbage PEM and unsupported keys with the file named", async () => {
     const root = await generateRoot({ trustDomain: TD });
     await rejectsWith(
       loadRoot({ certPem: "nope", keyPem: root.keyPem }),
@@ -84,7 +84,7 @@ describe("loadRoot", () => {
     );
   });
 
-  it("accepts a SEC1 'EC PRIVATE KEY' (cert-manager's default encoding)", async () => {
+  void it("accepts a SEC1 'EC PRIVATE KEY' (cert-manager's default encoding)", async () => {
     const root = await generateRoot({ trustDomain: TD });
     const sec1 = createPrivateKey(root.keyPem).export({ type: "sec1", format: "pem" }).toString();
     assert.match(sec1, /BEGIN EC PRIVATE KEY/);
@@ -92,7 +92,7 @@ describe("loadRoot", () => {
     assert.equal(fingerprint(ca.root), fingerprint(root.cert));
   });
 
-  it("loads an intermediate with its chain; leaves carry leaf → intermediate → root and verify to the root", async () => {
+  void it("loads an intermediate with its chain; leaves carry leaf → intermediate → root and verify to the root", async () => {
     const root = await newRoot();
     const inter = await issueIntermediate({ parent: root, trustDomain: TD });
     // Istio's layout: cert-chain.pem = intermediate + root; root-cert.pem = root.
@@ -122,7 +122,7 @@ describe("loadRoot", () => {
     assert.match(missing.ok ? "" : missing.why, /no certificate in the chain or the trust bundle signed/);
   });
 
-  it("refuses an intermediate whose chain does not reach a root, explaining which files to add", async () => {
+  void it("refuses an intermediate whose chain does not reach a root, explaining which files to add", async () => {
     const root = await newRoot();
     const inter = await issueIntermediate({ parent: root, trustDomain: TD });
     await rejectsWith(
@@ -132,7 +132,7 @@ describe("loadRoot", () => {
     );
   });
 
-  it("refuses a root-cert.pem that is not the root the chain reaches", async () => {
+  void it("refuses a root-cert.pem that is not the root the chain reaches", async () => {
     const root = await newRoot();
     const other = await generateRoot({ trustDomain: TD });
     const inter = await issueIntermediate({ parent: root, trustDomain: TD });
@@ -149,8 +149,8 @@ describe("loadRoot", () => {
   });
 });
 
-describe("loadOrCreateRoot", () => {
-  it("generates once with the key at 0600, then loads the same root", async () => {
+void describe("loadOrCreateRoot", () => {
+  void it("generates once with the key at 0600, then loads the same root", async () => {
     await withTempDir(async (dir) => {
       const caDir = join(dir, "ca");
       const first = await loadOrCreateRoot(caDir, { trustDomain: TD });
@@ -165,7 +165,7 @@ describe("loadOrCreateRoot", () => {
     });
   });
 
-  it("loads an operator's intermediate with cert-chain.pem and root-cert.pem", async () => {
+  void it("loads an operator's intermediate with cert-chain.pem and root-cert.pem", async () => {
     await withTempDir(async (dir) => {
       const root = await newRoot();
       const inter = await issueIntermediate({ parent: root, trustDomain: TD });
@@ -180,7 +180,7 @@ describe("loadOrCreateRoot", () => {
     });
   });
 
-  it("refuses half a pair instead of silently replacing the CA", async () => {
+  void it("refuses half a pair instead of silently replacing the CA", async () => {
     await withTempDir(async (dir) => {
       const root = await generateRoot({ trustDomain: TD });
       await writeFile(join(dir, CA_FILES.cert), root.certPem);
@@ -192,7 +192,7 @@ describe("loadOrCreateRoot", () => {
     });
   });
 
-  it("names the file when the stored key does not match", async () => {
+  void it("names the file when the stored key does not match", async () => {
     await withTempDir(async (dir) => {
       const a = await generateRoot({ trustDomain: TD });
       const b = await generateRoot({ trustDomain: TD });

@@ -53,13 +53,13 @@ function makeCa(
   });
 }
 
-describe("CertificateAuthority.createCertificate", () => {
+void describe("CertificateAuthority.createCertificate", () => {
   let root: SigningAuthority;
   before(async () => {
     root = await newRoot(new Date("2031-01-01T00:00:00Z"));
   });
 
-  it("issues a workload its own identity; chain leaf → root verifies against the bundle; counts it", async () => {
+  void it("issues a workload its own identity; chain leaf → root verifies against the bundle; counts it", async () => {
     const events: CaEvent[] = [];
     const ca = makeCa(root, events);
     const { csrPem } = await makeCsr([spiffe("shop", "cart")]);
@@ -82,7 +82,7 @@ describe("CertificateAuthority.createCertificate", () => {
     }
   });
 
-  it("caps the requested validity at the configured maximum", async () => {
+  void it("caps the requested validity at the configured maximum", async () => {
     const ca = makeCa(root, [], { maxTtlSeconds: 2 * HOUR });
     const { csrPem } = await makeCsr([spiffe("shop", "cart")]);
     const { certChain } = await ca.createCertificate({
@@ -94,7 +94,7 @@ describe("CertificateAuthority.createCertificate", () => {
     assert.equal((leaf.notAfter.getTime() - NOW.getTime()) / 1000, 2 * HOUR);
   });
 
-  it("lets the node agent get a certificate for a pod on its node", async () => {
+  void it("lets the node agent get a certificate for a pod on its node", async () => {
     const events: CaEvent[] = [];
     const ca = makeCa(root, events);
     const { csrPem } = await makeCsr([spiffe("shop", "web")]);
@@ -107,7 +107,7 @@ describe("CertificateAuthority.createCertificate", () => {
     assert.equal(events[0]?.type === "issued" && events[0].impersonated, true);
   });
 
-  describe("refusals carry the right code and reason, and are counted", () => {
+  void describe("refusals carry the right code and reason, and are counted", () => {
     const cases: {
       name: string;
       authorization: string | undefined;
@@ -178,7 +178,7 @@ describe("CertificateAuthority.createCertificate", () => {
       },
     ];
     for (const c of cases) {
-      it(c.name, async () => {
+      void it(c.name, async () => {
         const events: CaEvent[] = [];
         const ca = makeCa(root, events);
         const { csrPem } = await makeCsr([c.san]);
@@ -198,7 +198,7 @@ describe("CertificateAuthority.createCertificate", () => {
       });
     }
 
-    it("a malformed CSR from an authenticated caller", async () => {
+    void it("a malformed CSR from an authenticated caller", async () => {
       const events: CaEvent[] = [];
       const ca = makeCa(root, events);
       await rejectsWith(
@@ -213,7 +213,7 @@ describe("CertificateAuthority.createCertificate", () => {
     });
   });
 
-  it("a throwing metrics hook does not fail issuance", async () => {
+  void it("a throwing metrics hook does not fail issuance", async () => {
     const ca = new CertificateAuthority({
       authority: root,
       trustDomain: TD,
@@ -231,8 +231,8 @@ describe("CertificateAuthority.createCertificate", () => {
   });
 });
 
-describe("CertificateAuthority.rotateRoot", () => {
-  it("keeps old leaves verifying during the overlap, signs new leaves with the new root, retires the old root", async () => {
+void describe("CertificateAuthority.rotateRoot", () => {
+  void it("keeps old leaves verifying during the overlap, signs new leaves with the new root, retires the old root", async () => {
     const events: CaEvent[] = [];
     const oldRoot = await newRoot(new Date("2031-01-01T00:00:00Z"));
     const newRootCa = await newRoot(new Date("2031-02-01T00:00:00Z"));

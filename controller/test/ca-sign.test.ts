@@ -17,13 +17,13 @@ import { HOUR, makeCsr, newRoot, rejectsWith, spiffe } from "./ca-testkit.js";
 
 const ID = spiffe("shop", "cart");
 
-describe("signCsr", () => {
+void describe("signCsr", () => {
   let ca: SigningAuthority;
   before(async () => {
     ca = await newRoot();
   });
 
-  it("issues a leaf that verifies against the root with exactly the URI SAN and the leaf profile", async () => {
+  void it("issues a leaf that verifies against the root with exactly the URI SAN and the leaf profile", async () => {
     const now = new Date();
     const { csrPem } = await makeCsr([ID]);
     const { certChain, leaf } = await signCsr(ca, { csrPem, identity: ID, now });
@@ -63,7 +63,7 @@ describe("signCsr", () => {
     assert.ok(node.verify(new NodeX509(certChain[1]!).publicKey));
   });
 
-  it("defaults to 24 h, honours a shorter request, caps at the maximum, backdates one minute", async () => {
+  void it("defaults to 24 h, honours a shorter request, caps at the maximum, backdates one minute", async () => {
     const now = new Date("2030-01-01T00:00:00Z");
     const root = await newRoot(new Date("2029-12-31T00:00:00Z"));
     const { csrPem } = await makeCsr([ID]);
@@ -85,7 +85,7 @@ describe("signCsr", () => {
     await rejectsWith(lifetime(-5), "WEFT_E_INVALID_INPUT", /non-negative whole number/);
   });
 
-  it("never issues past the signing CA's own expiry", async () => {
+  void it("never issues past the signing CA's own expiry", async () => {
     const now = new Date();
     const shortRoot = await loadRoot(
       await generateRoot({ trustDomain: "cluster.local", validityDays: 0.5, now }),
@@ -95,7 +95,7 @@ describe("signCsr", () => {
     assert.equal(leaf.notAfter.getTime(), shortRoot.cert.notAfter.getTime());
   });
 
-  it("refuses a CSR for another identity, naming the refused SAN", async () => {
+  void it("refuses a CSR for another identity, naming the refused SAN", async () => {
     const { csrPem } = await makeCsr([spiffe("shop", "payments")]);
     const err = await rejectsWith(
       signCsr(ca, { csrPem, identity: ID }),
@@ -105,7 +105,7 @@ describe("signCsr", () => {
     assert.equal((err as { details?: { reason?: string } }).details?.reason, "csr_san_refused");
   });
 
-  it("refuses a CSR with an extra SAN (DNS, IP, or a second URI)", async () => {
+  void it("refuses a CSR with an extra SAN (DNS, IP, or a second URI)", async () => {
     for (const extra of [
       { type: "dns" as const, value: "evil.example.com" },
       { type: "ip" as const, value: "10.0.0.1" },
@@ -121,7 +121,7 @@ describe("signCsr", () => {
     }
   });
 
-  it("refuses SAN types the x509 library cannot render (otherName), instead of silently dropping them", async () => {
+  void it("refuses SAN types the x509 library cannot render (otherName), instead of silently dropping them", async () => {
     // A CSR whose SAN is [URI ID, otherName 1.2.3.4 "x"], built at the ASN.1 level.
     const { AsnConvert } = await import("@peculiar/asn1-schema");
     const asn = await import("@peculiar/asn1-x509");
@@ -147,7 +147,7 @@ describe("signCsr", () => {
     );
   });
 
-  it("refuses a CSR without any SAN", async () => {
+  void it("refuses a CSR without any SAN", async () => {
     const { csrPem } = await makeCsr([]);
     await rejectsWith(
       signCsr(ca, { csrPem, identity: ID }),
@@ -156,7 +156,7 @@ describe("signCsr", () => {
     );
   });
 
-  describe("malformed input gives WEFT_E_CA_BAD_CSR with a clear message", () => {
+  void describe("malformed input gives WEFT_E_CA_BAD_CSR with a clear message", () => {
     const cases: readonly { name: string; pem: () => Promise<string>; message: RegExp }[] = [
       { name: "empty string", pem: () => Promise.resolve(""), message: /not PEM/ },
       { name: "garbage", pem: () => Promise.resolve("hello, I am not a CSR"), message: /not PEM/ },
@@ -214,7 +214,7 @@ describe("signCsr", () => {
       },
     ];
     for (const c of cases) {
-      it(c.name, async () => {
+      void it(c.name, async () => {
         await rejectsWith(
           signCsr(ca, { csrPem: await c.pem(), identity: ID }),
           "WEFT_E_CA_BAD_CSR",
@@ -224,7 +224,7 @@ describe("signCsr", () => {
     }
   });
 
-  it("accepts an RSA-2048 CSR (interop with RSA-keyed clients)", async () => {
+  void it("accepts an RSA-2048 CSR (interop with RSA-keyed clients)", async () => {
     const alg = {
       name: "RSASSA-PKCS1-v1_5",
       hash: "SHA-256",

@@ -63,9 +63,14 @@ export async function rejectsWith(p: Promise<unknown>, code: string, message: Re
     await p;
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e.code !== code) throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`);
-    if (!message.test(e.message))
-      throw new Error(`message ${JSON.stringify(e.message)} does not match ${String(message)}`);
+    if (e.code !== code) {
+      throw new Error(`expected ${code}, got ${String(e.code)}: ${e.message}`, { cause: err });
+    }
+    if (!message.test(e.message)) {
+      throw new Error(`message ${JSON.stringify(e.message)} does not match ${String(message)}`, {
+        cause: err,
+      });
+    }
     return e;
   }
   throw new Error(`expected rejection with ${code}, but it resolved`);

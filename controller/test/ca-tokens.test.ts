@@ -23,10 +23,10 @@ const YAML = `
   expiresAt: 2030-01-01T00:00:00Z
 `;
 
-describe("token file", () => {
+void describe("token file", () => {
   const table = parseTokenFile(YAML, "tokens.yaml");
 
-  it("authenticates a known token to its service account, pod and node", () => {
+  void it("authenticates a known token to its service account, pod and node", () => {
     assert.deepEqual(authenticateBearer(table, `Bearer ${ZT}`, NOW), {
       ok: true,
       caller: {
@@ -42,7 +42,7 @@ describe("token file", () => {
     });
   });
 
-  it("refuses unknown, expired, missing and malformed credentials with distinct reasons", () => {
+  void it("refuses unknown, expired, missing and malformed credentials with distinct reasons", () => {
     const cases: [string | undefined, string, RegExp][] = [
       [`Bearer ${CART}x`, "token_unknown", /not known to the CA/],
       [`Bearer ${CART.slice(0, -1)}`, "token_unknown", /not known/],
@@ -62,7 +62,7 @@ describe("token file", () => {
     }
   });
 
-  it("an expiring token works until its expiry", () => {
+  void it("an expiring token works until its expiry", () => {
     const t = buildTokenTable([
       { token: OLD, namespace: "shop", serviceAccount: "legacy", expiresAt: "2030-01-01T00:00:00Z" },
     ]);
@@ -70,18 +70,18 @@ describe("token file", () => {
     assert.equal(authenticateBearer(t, `Bearer ${OLD}`, new Date("2030-01-01T00:00:00Z")).ok, false);
   });
 
-  it("keeps only hashes of tokens", () => {
+  void it("keeps only hashes of tokens", () => {
     assert.ok(!JSON.stringify(table).includes(CART));
     assert.ok(table.entries.every((e) => e.tokenHash.length === 32));
   });
 
-  it("accepts JSON and the { tokens: [...] } form", () => {
+  void it("accepts JSON and the { tokens: [...] } form", () => {
     const json = JSON.stringify({ tokens: [{ token: CART, serviceAccount: "shop/cart" }] });
     const t = parseTokenFile(json);
     assert.equal(authenticateBearer(t, `Bearer ${CART}`, NOW).ok, true);
   });
 
-  it("rejects bad files naming the entry and the fix", () => {
+  void it("rejects bad files naming the entry and the fix", () => {
     assert.throws(() => parseTokenFile("- token: [", "t.yaml"), /WEFT_E_CONFIG: t\.yaml: not valid YAML/);
     assert.throws(
       () => parseTokenFile(`- token: ${CART}\n  serviceAccount: cart\n`, "t.yaml"),
@@ -106,7 +106,7 @@ describe("token file", () => {
     );
   });
 
-  it("loads from a file, and names a missing file", async () => {
+  void it("loads from a file, and names a missing file", async () => {
     await withTempDir(async (dir) => {
       const path = join(dir, "tokens.yaml");
       await writeFile(path, YAML);

@@ -19,8 +19,8 @@ async function leafOf(ca: Awaited<ReturnType<typeof newRoot>>, now?: Date): Prom
   return (await signCsr(ca, { csrPem, identity: ID, ...(now !== undefined ? { now } : {}) })).certChain;
 }
 
-describe("TrustBundle", () => {
-  it("dedupes by fingerprint, concatenates PEM in insertion order, removes by fingerprint", async () => {
+void describe("TrustBundle", () => {
+  void it("dedupes by fingerprint, concatenates PEM in insertion order, removes by fingerprint", async () => {
     const a = await newRoot();
     const b = await newRoot();
     const bundle = new TrustBundle();
@@ -40,13 +40,13 @@ describe("TrustBundle", () => {
     assert.deepEqual(bundle.fingerprints, [fingerprint(b.root)]);
   });
 
-  it("refuses a leaf as a trust anchor", async () => {
+  void it("refuses a leaf as a trust anchor", async () => {
     const ca = await newRoot();
     const [leaf] = await leafOf(ca);
     assert.throws(() => new TrustBundle().add(leaf!), /not a CA certificate/);
   });
 
-  it("with two roots, verifies leaves from either and names the root used", async () => {
+  void it("with two roots, verifies leaves from either and names the root used", async () => {
     const a = await newRoot();
     const b = await newRoot();
     const bundle = new TrustBundle([a.root, b.root]);
@@ -68,7 +68,7 @@ describe("TrustBundle", () => {
     );
   });
 
-  it("does not accept a root supplied in the chain instead of the bundle", async () => {
+  void it("does not accept a root supplied in the chain instead of the bundle", async () => {
     const a = await newRoot();
     const b = await newRoot();
     const chain = await leafOf(b);
@@ -76,7 +76,7 @@ describe("TrustBundle", () => {
     assert.equal(verdict.ok, false, "b's root is in the chain but not trusted");
   });
 
-  it("refuses expired leaves and not-yet-valid ones", async () => {
+  void it("refuses expired leaves and not-yet-valid ones", async () => {
     const now = new Date("2030-01-01T00:00:00Z");
     const ca = await newRoot(new Date("2029-01-01T00:00:00Z"));
     const chain = await leafOf(ca, now);
@@ -88,7 +88,7 @@ describe("TrustBundle", () => {
     assert.ok((await bundle.verifyChain(chain[0]!, [], now)).ok);
   });
 
-  it("enforces an intermediate's pathLenConstraint", async () => {
+  void it("enforces an intermediate's pathLenConstraint", async () => {
     const root = await newRoot();
     // issueIntermediate sets pathLen 0: a second intermediate below it is not allowed.
     const i1 = await issueIntermediate({ parent: root, trustDomain: TD });
@@ -117,13 +117,13 @@ describe("TrustBundle", () => {
     assert.match(verdict.ok ? "" : verdict.why, /pathLenConstraint/);
   });
 
-  it("an empty bundle verifies nothing and says so", async () => {
+  void it("an empty bundle verifies nothing and says so", async () => {
     const chain = await leafOf(await newRoot());
     const verdict = await new TrustBundle().verifyChain(chain[0]!, chain.slice(1));
     assert.match(verdict.ok ? "" : verdict.why, /trust bundle is empty/);
   });
 
-  it("garbage input is a verdict, not an exception", async () => {
+  void it("garbage input is a verdict, not an exception", async () => {
     const verdict = await new TrustBundle([(await newRoot()).root]).verifyChain("nope", []);
     assert.match(verdict.ok ? "" : verdict.why, /cannot parse certificates/);
   });
