@@ -1,1 +1,153 @@
-export {};
+// @weft/api: the wire schemas every weft component speaks (DESIGN §5, §6), generated from
+// api/proto by `npm run gen`, plus the small helpers everyone needs around them: xDS type URLs,
+// Any packing and grpc-js service definitions.
+//
+// Upstream packages are exported as namespaces named after the proto package, because their
+// message names collide (istio.workload.Address vs istio.security.Address, two Localities, ...):
+//   workload.Workload, workload.WorkloadSchema, security.Authorization, xds.DeltaDiscoveryRequest,
+//   ca.IstioCertificateRequest, core.Node, rpc.Status, weft.HttpRoute
+// The most used schemas are also exported flat under unambiguous names.
+import * as grpc from "@grpc/grpc-js";
+import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { AggregatedDiscoveryService } from "./gen/envoy/service/discovery/v3/ads_pb.gen.js";
+import type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  DiscoveryRequest,
+  DiscoveryResponse,
+} from "./gen/envoy/service/discovery/v3/discovery_pb.gen.js";
+import { IstioCertificateService } from "./gen/istio/v1/auth/ca_pb.gen.js";
+import type { IstioCertificateRequest, IstioCertificateResponse } from "./gen/istio/v1/auth/ca_pb.gen.js";
+import { grpcServiceDefinition } from "./grpc.js";
+import type { GrpcHandlers } from "./grpc.js";
+
+export * as workload from "./gen/istio/workload/workload_pb.gen.js";
+export * as security from "./gen/istio/security/authorization_pb.gen.js";
+export * as ca from "./gen/istio/v1/auth/ca_pb.gen.js";
+export * as xds from "./xds.js";
+export * as core from "./gen/envoy/config/core/v3/base_pb.gen.js";
+export * as rpc from "./gen/google/rpc/status_pb.gen.js";
+export * as weft from "./weft.js";
+
+// Flat exports of the schemas most code touches. `Address` here is the WDS one.
+export {
+  AddressSchema,
+  WorkloadSchema,
+  ServiceSchema,
+  TunnelProtocol,
+  WorkloadStatus,
+} from "./gen/istio/workload/workload_pb.gen.js";
+export type { Address, Workload, Service } from "./gen/istio/workload/workload_pb.gen.js";
+export { AuthorizationSchema } from "./gen/istio/security/authorization_pb.gen.js";
+export type { Authorization } from "./gen/istio/security/authorization_pb.gen.js";
+export {
+  DeltaDiscoveryRequestSchema,
+  DeltaDiscoveryResponseSchema,
+  ResourceSchema,
+} from "./gen/envoy/service/discovery/v3/discovery_pb.gen.js";
+export type {
+  DeltaDiscoveryRequest,
+  DeltaDiscoveryResponse,
+  Resource,
+} from "./gen/envoy/service/discovery/v3/discovery_pb.gen.js";
+export { NodeSchema } from "./gen/envoy/config/core/v3/base_pb.gen.js";
+export type { Node } from "./gen/envoy/config/core/v3/base_pb.gen.js";
+export { StatusSchema } from "./gen/google/rpc/status_pb.gen.js";
+export type { Status } from "./gen/google/rpc/status_pb.gen.js";
+export {
+  IstioCertificateRequestSchema,
+  IstioCertificateResponseSchema,
+} from "./gen/istio/v1/auth/ca_pb.gen.js";
+export type { IstioCertificateRequest, IstioCertificateResponse } from "./gen/istio/v1/auth/ca_pb.gen.js";
+export { HttpRouteSchema, GrpcRouteSchema } from "./gen/weft/v1alpha1/route_pb.gen.js";
+export type { HttpRoute, GrpcRoute } from "./gen/weft/v1alpha1/route_pb.gen.js";
+export { TrafficPolicySchema } from "./gen/weft/v1alpha1/traffic_policy_pb.gen.js";
+export type { TrafficPolicy } from "./gen/weft/v1alpha1/traffic_policy_pb.gen.js";
+export { L7AuthorizationSchema } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
+export type { L7Authorization } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
+export { AggregatedDiscoveryService, IstioCertificateService };
+export { grpcServiceDefinition } from "./grpc.js";
+export type { GrpcHandler, GrpcHandlers, GrpcServiceDefinition } from "./grpc.js";
+
+const TYPE_URL_PREFIX = "type.googleapis.com/";
+
+/** xDS resource type URLs (DeltaDiscoveryRequest.type_url, Any.type_url). */
+export const TYPE_URL = {
+  Address: "type.googleapis.com/istio.workload.Address",
+  Authorization: "type.googleapis.com/istio.security.Authorization",
+  HttpRoute: "type.googleapis.com/weft.v1alpha1.HttpRoute",
+  GrpcRoute: "type.googleapis.com/weft.v1alpha1.GrpcRoute",
+  TrafficPolicy: "type.googleapis.com/weft.v1alpha1.TrafficPolicy",
+  L7Authorization: "type.googleapis.com/weft.v1alpha1.L7Authorization",
+} as const;
+export type TypeUrl = (typeof TYPE_URL)[keyof typeof TYPE_URL];
+
+/** The type URL an Any of this schema carries. */
+export function typeUrlOf(schema: DescMessage): string {
+  return TYPE_URL_PREFIX + schema.typeName;
+}
+
+/** Wrap a message in google.protobuf.Any with type URL `type.googleapis.com/<full name>`. */
+export function packAny<D extends DescMessage>(schema: D, message: MessageShape<D>): Any {
+  return anyPack(schema, message);
+}
+
+/**
+ * Unwrap an Any. Returns undefined when the Any carries another type; throws when the bytes are
+ * not a valid encoding of `schema` (callers NACK that resource).
+ */
+export function unpackAny<D extends DescMessage>(schema: D, any: Any): MessageShape<D> | undefined {
+  return anyUnpack(any, schema);
+}
+
+/** grpc-js definition of envoy.service.discovery.v3.AggregatedDiscoveryService (delta + SotW). */
+export const AdsService = grpcServiceDefinition(AggregatedDiscoveryService);
+/** Implementation shape for `server.addService(AdsService, impl)`. */
+export type AdsHandlers = GrpcHandlers<(typeof AggregatedDiscoveryService)["method"]>;
+
+/** grpc-js definition of istio.v1.auth.IstioCertificateService. */
+export const CaService = grpcServiceDefinition(IstioCertificateService);
+/** Implementation shape for `server.addService(CaService, impl)`. */
+export type CaHandlers = GrpcHandlers<(typeof IstioCertificateService)["method"]>;
+
+/** Typed ADS client, e.g. `new AdsClient("127.0.0.1:15012", creds).deltaAggregatedResources()`. */
+export interface AdsClient extends grpc.Client {
+  deltaAggregatedResources(
+    metadata?: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+  streamAggregatedResources(
+    metadata?: grpc.Metadata,
+    options?: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+}
+export type GrpcClientConstructor<C> = new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => C;
+export const AdsClient = grpc.makeGenericClientConstructor(
+  AdsService,
+  "AggregatedDiscoveryService",
+) as unknown as GrpcClientConstructor<AdsClient>;
+
+/** Typed CA client (callback style, as grpc-js generates). */
+export interface CaClient extends grpc.Client {
+  createCertificate(
+    request: IstioCertificateRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<IstioCertificateResponse>,
+  ): grpc.ClientUnaryCall;
+  createCertificate(
+    request: IstioCertificateRequest,
+    metadata: grpc.Metadata,
+    callback: grpc.requestCallback<IstioCertificateResponse>,
+  ): grpc.ClientUnaryCall;
+}
+export const CaClient = grpc.makeGenericClientConstructor(
+  CaService,
+  "IstioCertificateService",
+) as unknown as GrpcClientConstructor<CaClient>;
