@@ -1,1 +1,2 @@
-export {};
+// Public surface of @weft/controller.
+export * from "./ca/index.js";
