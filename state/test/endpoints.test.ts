@@ -19,7 +19,7 @@ void test("localityRank counts the matching prefix of the preferences", () => {
   assert.equal(at("r1", "z2", "s1", "n1"), 1);
   assert.equal(at("r2", "z1", "s1", "n1"), 0);
   assert.equal(localityRank(src, workload("t", { clusterId: "c2" }), ["CLUSTER"]), 0);
-  assert.equal(localityRank(src, workload("t", { network: "" }), ["NETWORK", "CLUSTER"]), 2);
+  assert.equal(localityRank(src, workload("t", { clusterId: "c1" }), ["NETWORK", "CLUSTER"]), 2);
   assert.equal(localityRank(src, src, []), 0);
 });
 
