@@ -35,7 +35,11 @@ export {
   type LoggerOptions,
 } from "./logger.js";
 export {
+  Counter,
+  Gauge,
+  Histogram,
   Registry,
+  Summary,
   createRegistry,
   serveMetrics,
   type MetricsServer,

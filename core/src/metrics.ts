@@ -5,7 +5,9 @@ import type { AddressInfo } from "node:net";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { weftError } from "./errors.js";
 
-export { Registry };
+// Re-exported so packages build metrics from the same prom-client copy as the registry they
+// register into, without each depending on prom-client themselves.
+export { Counter, Gauge, Histogram, Summary, Registry } from "prom-client";
 
 export interface RegistryOptions {
   /** Labels added to every series of this registry, e.g. `{ node: "node-a" }`. */

@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Counter, Gauge } from "prom-client";
-import { createRegistry, isWeftError, serveMetrics } from "@weft/core";
+import { Counter, Gauge, Histogram, createRegistry, isWeftError, serveMetrics } from "@weft/core";
 
 void test("serves the registry on /metrics over HTTP, with default labels", async (t) => {
   const registry = createRegistry({ defaultLabels: { node: "node-a" } });
@@ -12,6 +11,13 @@ void test("serves the registry on /metrics over HTTP, with default labels", asyn
     registers: [registry],
   });
   conns.inc({ direction: "outbound" }, 3);
+  const latency = new Histogram({
+    name: "weft_test_connect_seconds",
+    help: "Connect time.",
+    buckets: [0.01, 0.1],
+    registers: [registry],
+  });
+  latency.observe(0.05);
   const metrics = await serveMetrics(registry, { host: "127.0.0.1", port: 0 });
   t.after(() => metrics.close());
   assert.ok(metrics.port > 0);
@@ -22,6 +28,7 @@ void test("serves the registry on /metrics over HTTP, with default labels", asyn
   const body = await res.text();
   assert.match(body, /^# HELP weft_test_connections_total Connections\.$/m);
   assert.match(body, /^weft_test_connections_total\{direction="outbound",node="node-a"\} 3$/m);
+  assert.match(body, /^weft_test_connect_seconds_bucket\{le="0\.1",node="node-a"\} 1$/m);
 
   conns.inc({ direction: "outbound" });
   const again = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics?x=1`)).text();
