@@ -104,8 +104,13 @@ export function unpackAny<D extends DescMessage>(schema: D, any: Any): MessageSh
 
 /** grpc-js definition of envoy.service.discovery.v3.AggregatedDiscoveryService (delta + SotW). */
 export const AdsService = grpcServiceDefinition(AggregatedDiscoveryService);
-/** Implementation shape for `server.addService(AdsService, impl)`. */
-export type AdsHandlers = GrpcHandlers<(typeof AggregatedDiscoveryService)["method"]>;
+type AdsMethods = (typeof AggregatedDiscoveryService)["method"];
+/**
+ * Implementation shape for `server.addService(AdsService, impl)`. weft speaks delta xDS only, so
+ * the state-of-the-world rpc may be left out: grpc-js then answers it with UNIMPLEMENTED.
+ */
+export type AdsHandlers = Pick<GrpcHandlers<AdsMethods>, "deltaAggregatedResources"> &
+  Partial<Pick<GrpcHandlers<AdsMethods>, "streamAggregatedResources">>;
 
 /** grpc-js definition of istio.v1.auth.IstioCertificateService. */
 export const CaService = grpcServiceDefinition(IstioCertificateService);

@@ -56,9 +56,6 @@ void describe("grpc-js service definitions", () => {
         });
         call.on("end", () => call.end());
       },
-      streamAggregatedResources(call) {
-        call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "use DeltaAggregatedResources" });
-      },
     };
     const ca: CaHandlers = {
       createCertificate(call, callback) {
@@ -133,6 +130,19 @@ void describe("grpc-js service definitions", () => {
       const ended = new Promise<void>((resolve) => stream.on("end", resolve).on("data", () => {}));
       stream.end();
       await ended;
+    } finally {
+      client.close();
+    }
+  });
+
+  void it("answers the left-out state-of-the-world rpc with UNIMPLEMENTED", async () => {
+    const client = new AdsClient(address, grpc.credentials.createInsecure());
+    try {
+      const stream = client.streamAggregatedResources();
+      const err = await new Promise<grpc.ServiceError>((resolve) =>
+        stream.on("error", resolve).on("data", () => {}),
+      );
+      assert.equal(err.code, grpc.status.UNIMPLEMENTED);
     } finally {
       client.close();
     }
