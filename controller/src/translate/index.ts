@@ -1,0 +1,11 @@
+export { translate } from "./translate.js";
+export type { TranslationInput } from "./context.js";
+export {
+  HBONE_PORT,
+  LABEL_DATAPLANE_MODE,
+  LABEL_USE_WAYPOINT,
+  LABEL_USE_WAYPOINT_NAMESPACE,
+  LABEL_WAYPOINT_FOR,
+  WAYPOINT_CLASS,
+} from "./context.js";
+export type * from "./model.js";
