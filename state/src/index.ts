@@ -57,6 +57,7 @@ export {
 export {
   authorizeInbound,
   applicableAuthorizations,
+  forEachApplicableAuthorization,
   checkPeerAuthentication,
   effectivePeerAuthentication,
   DEFAULT_PEER_AUTHENTICATION_MODE,

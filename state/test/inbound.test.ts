@@ -242,6 +242,12 @@ const rows: Row[] = [
     expect: allowed({ reason: "NO_ALLOW_POLICIES", audits: ["default/audit"] }),
   },
   {
+    name: "a policy both indexed by namespace and listed by the workload counts once",
+    store: [policy("audit", "AUDIT", [{ destinationPorts: [8080] }])],
+    destination: { ...server, authorizationPolicies: ["default/audit"] },
+    expect: allowed({ reason: "NO_ALLOW_POLICIES", audits: ["default/audit"] }),
+  },
+  {
     name: "AUDIT alongside a DENY match is still recorded",
     store: [
       policy("audit", "AUDIT", [{ destinationPorts: [8080] }]),

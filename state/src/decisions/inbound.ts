@@ -55,22 +55,44 @@ function outcome(t: Tally): AuthorizationOutcome {
   return { allow: false, reason: "NO_ALLOW_MATCH" };
 }
 
-/** The compiled policies that apply to `workload`: global, its namespace's, then its own (unknown keys skipped). */
+/**
+ * Calls `visit` once for each compiled policy that applies to `workload`: global ones, its
+ * namespace's, then those it lists itself (unknown keys skipped, as ztunnel does: the policy is
+ * not pushed yet or was just removed). Allocates nothing; this runs for every inbound connection.
+ */
+export function forEachApplicableAuthorization(
+  snapshot: Snapshot,
+  workload: Workload,
+  visit: (policy: CompiledAuthorization) => void,
+): void {
+  for (const k of snapshot.globalAuthorizations) {
+    const p = snapshot.authorization(k);
+    if (p !== undefined) visit(p);
+  }
+  for (const k of snapshot.namespaceAuthorizations(workload.namespace)) {
+    const p = snapshot.authorization(k);
+    if (p !== undefined) visit(p);
+  }
+  const root = snapshot.options.rootNamespace;
+  for (const k of workload.authorizationPolicies) {
+    const p = snapshot.authorization(k);
+    if (p === undefined) continue;
+    // A listed policy that the scope indexes already delivered must not count twice.
+    const { scope, namespace } = p.policy;
+    if (
+      scope !== "WORKLOAD_SELECTOR" &&
+      (scope === "GLOBAL" || namespace === root || namespace === workload.namespace)
+    ) {
+      continue;
+    }
+    visit(p);
+  }
+}
+
+/** The policies that apply to `workload`, in evaluation order (for admin dumps and debugging). */
 export function applicableAuthorizations(snapshot: Snapshot, workload: Workload): CompiledAuthorization[] {
   const out: CompiledAuthorization[] = [];
-  const seen = new Set<string>();
-  const add = (keys: readonly string[]): void => {
-    for (const k of keys) {
-      if (seen.has(k)) continue;
-      seen.add(k);
-      const p = snapshot.authorization(k);
-      // An unknown key is a transient state (policy not yet pushed, or just removed): skip it, as ztunnel does.
-      if (p !== undefined) out.push(p);
-    }
-  };
-  add(snapshot.globalAuthorizations);
-  add(snapshot.namespaceAuthorizations(workload.namespace));
-  add(workload.authorizationPolicies);
+  forEachApplicableAuthorization(snapshot, workload, (p) => out.push(p));
   return out;
 }
 
@@ -94,11 +116,11 @@ export function authorizeInbound(snapshot: Snapshot, conn: InboundConnection): I
   const dryMatched: string[] = [];
   let dryRunApplies = false;
 
-  for (const p of applicableAuthorizations(snapshot, conn.destinationWorkload)) {
+  forEachApplicableAuthorization(snapshot, conn.destinationWorkload, (p) => {
     const { action, dryRun } = p.policy;
     if (action === "AUDIT") {
       if (authorizationMatches(p, rbacConn)) audits.push(p.key);
-      continue;
+      return;
     }
     if (dryRun) {
       dryRunApplies = true;
@@ -110,12 +132,13 @@ export function authorizeInbound(snapshot: Snapshot, conn: InboundConnection): I
         shadow.allowCount++;
         if (matched) shadow.allowPolicy ??= p.key;
       }
-      continue;
+      return;
     }
     if (action === "DENY") {
       if (enforced.denyPolicy === undefined && authorizationMatches(p, rbacConn)) enforced.denyPolicy = p.key;
     } else {
       enforced.allowCount++;
+      // Once decided (denied, or an ALLOW matched) further ALLOW policies only need counting.
       if (
         enforced.denyPolicy === undefined &&
         enforced.allowPolicy === undefined &&
@@ -124,7 +147,7 @@ export function authorizeInbound(snapshot: Snapshot, conn: InboundConnection): I
         enforced.allowPolicy = p.key;
       }
     }
-  }
+  });
 
   const decision = outcome(enforced);
   if (!dryRunApplies) return { ...decision, audits };
