@@ -39,10 +39,16 @@ export {
   DEFAULT_TTL_SECONDS,
   checkCsrSans,
   effectiveTtlSeconds,
+  issueServingCertificate,
   parseCsr,
   signCsr,
 } from "./sign.js";
-export type { SignCsrRequest, SignedCertificate } from "./sign.js";
+export type {
+  ServingCertificate,
+  ServingCertificateRequest,
+  SignCsrRequest,
+  SignedCertificate,
+} from "./sign.js";
 export { formatSpiffeId, parseSpiffeId } from "./spiffe.js";
 export type { WorkloadIdentity } from "./spiffe.js";
 export {
@@ -57,3 +63,4 @@ export type { AuthenticationResult, Authenticator, PlainToken, TokenEntry, Token
 export { TrustBundle } from "./trust-bundle.js";
 export type { ChainVerdict } from "./trust-bundle.js";
 export { x509 } from "./x509.js";
+export { IMPERSONATED_IDENTITY_KEY, caGrpcHandlers, grpcStatusOf } from "./grpc.js";

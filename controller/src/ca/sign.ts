@@ -10,7 +10,13 @@ import {
   type SanEntry,
 } from "./certs.js";
 import { caError } from "./errors.js";
-import { describeSpki, keyDescriptionText, type KeyDescription } from "./keys.js";
+import {
+  describeSpki,
+  exportPrivateKeyPem,
+  generateKeyPair,
+  keyDescriptionText,
+  type KeyDescription,
+} from "./keys.js";
 import type { SigningAuthority } from "./root.js";
 import { OID_CLIENT_AUTH, OID_SERVER_AUTH, OID_SUBJECT_ALT_NAME, x509 } from "./x509.js";
 
@@ -247,4 +253,70 @@ export async function signCsr(ca: SigningAuthority, req: SignCsrRequest): Promis
     ],
   });
   return { certChain: [certPem(leaf), ...ca.issuerChainPem], leaf };
+}
+
+export interface ServingCertificateRequest {
+  /** DNS names the server is reached by, e.g. weft-controller.weft-system.svc. */
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses?: readonly string[];
+  /** The server's own SPIFFE identity, if peers check it. */
+  readonly identity?: string;
+  readonly ttlSeconds?: number;
+  readonly now?: Date;
+}
+
+export interface ServingCertificate {
+  /** Leaf first, root last. */
+  readonly certChain: string[];
+  readonly keyPem: string;
+}
+
+/**
+ * A key and certificate for the controller's own listeners (CA/xDS on 15012, webhook on 15017).
+ * Not reachable through createCertificate: DNS and IP SANs are issued only to the CA's own process.
+ */
+export async function issueServingCertificate(
+  ca: SigningAuthority,
+  req: ServingCertificateRequest,
+): Promise<ServingCertificate> {
+  const now = req.now ?? new Date();
+  const ttl = req.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  const keys = await generateKeyPair();
+  const names = [
+    ...(req.identity !== undefined ? [{ type: "url" as const, value: req.identity }] : []),
+    ...req.dnsNames.map((value) => ({ type: "dns" as const, value })),
+    ...(req.ipAddresses ?? []).map((value) => ({ type: "ip" as const, value })),
+  ];
+  if (names.length === 0) {
+    throw caError(
+      "WEFT_E_INVALID_INPUT",
+      "a serving certificate needs at least one DNS name, IP or identity",
+      "config",
+    );
+  }
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [],
+    issuer: ca.cert.subjectName,
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notAfter: new Date(Math.min(now.getTime() + ttl * 1000, ca.cert.notAfter.getTime())),
+    signingAlgorithm: ca.key.signingAlgorithm,
+    publicKey: keys.publicKey,
+    signingKey: ca.key.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([OID_SERVER_AUTH, OID_CLIENT_AUTH]),
+      new x509.SubjectAlternativeNameExtension(names, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await authorityKeyId(ca),
+    ],
+  });
+  return {
+    certChain: [certPem(leaf), ...ca.issuerChainPem],
+    keyPem: await exportPrivateKeyPem(keys.privateKey),
+  };
 }
