@@ -24,7 +24,7 @@ export type GatewayDestination =
 
 export interface GatewayAddress {
   readonly destination: GatewayDestination;
-  /** Port the gateway accepts HBONE on; Istio and weft use 15008. */
+  /** Port the gateway accepts HBONE on (1..65535; the xDS conversion defaults an unset one to 15008). */
   readonly hboneMtlsPort: number;
 }
 
@@ -46,6 +46,7 @@ export interface Workload {
   readonly network: string;
   readonly node: string;
   readonly serviceAccount: string;
+  /** Required here; the xDS conversion defaults Istio's empty trust_domain to `cluster.local`. */
   readonly trustDomain: string;
   readonly tunnelProtocol: TunnelProtocol;
   readonly waypoint?: GatewayAddress;

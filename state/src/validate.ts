@@ -150,6 +150,11 @@ function validateWorkload(w: Workload): Workload {
   nonEmpty(w.trustDomain, "trustDomain");
   oneOf(w.tunnelProtocol, ["NONE", "HBONE"], "tunnelProtocol");
   oneOf(w.status, ["Healthy", "Unhealthy"], "status");
+  oneOf(w.workloadType, ["DEPLOYMENT", "CRONJOB", "POD", "JOB"], "workloadType");
+  str(w.canonicalName, "canonicalName");
+  str(w.workloadName, "workloadName");
+  str(w.clusterId, "clusterId");
+  if (w.canonicalRevision !== undefined) str(w.canonicalRevision, "canonicalRevision");
   const loc = record(w.locality, "locality");
   str(loc.region, "locality.region");
   str(loc.zone, "locality.zone");
