@@ -3,7 +3,8 @@
 // collisions are refused without touching the other party's objects.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -140,6 +141,56 @@ void describe("leave nothing behind", { ...rootOnly(), timeout: 45_000 }, () => 
       assert.ok(appStat === "gone" || / Z /.test(appStat), "the app in the pod was killed");
     } finally {
       if (owner.exitCode === null && owner.signalCode === null) owner.kill("SIGKILL");
+      await sweepStale();
+    }
+  });
+});
+
+interface Made {
+  runId: string;
+  appPid: number;
+  tmpDir: string;
+  cgroupRoot: string;
+  netns: string[];
+}
+
+async function startOwner(mode: "hold" | "exit" = "hold"): Promise<{ owner: ChildProcess; made: Made }> {
+  const fixture = join(import.meta.dirname, "fixtures", "world-owner.js");
+  const owner = spawn(process.execPath, [fixture, mode], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(createInterface({ input: owner.stdout }), "line")) as [string];
+  return { owner, made: JSON.parse(line) as Made };
+}
+
+async function assertAllGone(made: Made, timeoutMs: number): Promise<void> {
+  const gone = (): boolean =>
+    made.netns.every((n) => !existsSync(`/run/netns/${n}`)) &&
+    !existsSync(made.cgroupRoot) &&
+    !existsSync(made.tmpDir) &&
+    !existsSync(join(DEFAULT_RECORD_DIR, `${made.runId}.json`));
+  const deadline = Date.now() + timeoutMs;
+  while (!gone() && Date.now() < deadline) await sleep(50);
+  assert.ok(gone(), `run ${made.runId} left objects behind`);
+}
+
+void describe("cleanup when the owner ends without destroy()", { ...rootOnly(), timeout: 30_000 }, () => {
+  void test("SIGTERM to the owner destroys its world, then the process dies of SIGTERM", async () => {
+    const { owner, made } = await startOwner();
+    try {
+      owner.kill("SIGTERM");
+      const [code, signal] = (await once(owner, "exit")) as [number | null, NodeJS.Signals | null];
+      assert.deepEqual([code, signal], [null, "SIGTERM"]);
+      await assertAllGone(made, 0);
+    } finally {
+      await sweepStale();
+    }
+  });
+
+  void test("process.exit() without destroy(): the detached reaper removes the world", async () => {
+    const { owner, made } = await startOwner("exit");
+    try {
+      await once(owner, "exit");
+      await assertAllGone(made, 10_000);
+    } finally {
       await sweepStale();
     }
   });
