@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   authorizeCertificateRequest,
   type AuthorizeInput,
@@ -213,4 +214,76 @@ void describe("authorizeCertificateRequest", () => {
       }
     });
   }
+});
+
+void describe("authorizeCertificateRequest properties", () => {
+  const name = fc.constantFrom("a", "b", "shop", "weft-system");
+  const sa = fc.constantFrom("x", "y", "ztunnel", "cart");
+  const node = fc.constantFrom("node-a", "node-b", undefined);
+  const phase = fc.constantFrom("Pending", "Running", "Succeeded", "Failed", "Unknown", undefined);
+  const callerArb = fc
+    .record({ namespace: name, serviceAccount: sa, nodeName: node })
+    .map(({ nodeName, ...rest }): Caller => (nodeName === undefined ? rest : { ...rest, nodeName }));
+  const podArb = fc.record({
+    namespace: name,
+    name: fc.constant("p"),
+    serviceAccount: sa,
+    nodeName: node,
+    phase,
+  });
+  const requestedArb = fc.oneof(
+    fc.constant(undefined),
+    fc.tuple(name, sa).map(([n, s]) => id(n, s)),
+    fc.tuple(name, sa).map(([n, s]) => `spiffe://other.domain/ns/${n}/sa/${s}`),
+    fc.string(),
+  );
+
+  void it("only trusted node agents ever get an identity other than their own, and only for pods on their node", () => {
+    fc.assert(
+      fc.property(
+        callerArb,
+        requestedArb,
+        fc.array(podArb, { maxLength: 6 }),
+        (caller, requested, podList) => {
+          const cleanPods = podList.map((p) => {
+            const out: PodFacts = { namespace: p.namespace, name: p.name, serviceAccount: p.serviceAccount };
+            return {
+              ...out,
+              ...(p.nodeName !== undefined ? { nodeName: p.nodeName } : {}),
+              ...(p.phase !== undefined ? { phase: p.phase } : {}),
+            };
+          });
+          const got = authorizeCertificateRequest({
+            caller,
+            trustDomain: TD,
+            pods: cleanPods,
+            trustedNodeAgents: [ZTUNNEL],
+            ...(requested !== undefined ? { requestedIdentity: requested } : {}),
+          });
+          if (!got.allowed) return;
+          const own = id(caller.namespace, caller.serviceAccount);
+          if (got.identity === own) return;
+          assert.equal(
+            `${caller.namespace}/${caller.serviceAccount}`,
+            ZTUNNEL,
+            "only the node agent impersonates",
+          );
+          assert.equal(got.impersonated, true);
+          assert.ok(got.identity.startsWith(`spiffe://${TD}/`), "never a foreign trust domain");
+          assert.ok(
+            cleanPods.some(
+              (p) =>
+                id(p.namespace, p.serviceAccount) === got.identity &&
+                p.nodeName === caller.nodeName &&
+                caller.nodeName !== undefined &&
+                p.phase !== "Succeeded" &&
+                p.phase !== "Failed",
+            ),
+            "a live pod of that identity is on the caller's node",
+          );
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });

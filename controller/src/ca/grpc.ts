@@ -13,6 +13,8 @@ const STATUS_BY_CODE: Readonly<Record<string, grpc.status>> = {
   WEFT_E_CA_PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
   WEFT_E_CA_BAD_CSR: grpc.status.INVALID_ARGUMENT,
   WEFT_E_INVALID_INPUT: grpc.status.INVALID_ARGUMENT,
+  // An authenticator whose backend (TokenReview) is down: the client should retry.
+  WEFT_E_UNAVAILABLE: grpc.status.UNAVAILABLE,
 };
 
 /** The gRPC status for an error thrown by createCertificate. */
