@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate as NodeX509 } from "node:crypto";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   CA_FILES,
@@ -157,6 +157,7 @@ void describe("loadOrCreateRoot", () => {
       assert.equal(first.created, true);
       const keyMode = (await stat(join(caDir, CA_FILES.key))).mode & 0o777;
       assert.equal(keyMode, 0o600);
+      assert.deepEqual((await readdir(caDir)).sort(), [CA_FILES.cert, CA_FILES.key], "no temp files left");
       const second = await loadOrCreateRoot(caDir, { trustDomain: TD });
       assert.equal(second.created, false);
       assert.equal(fingerprint(second.authority.root), fingerprint(first.authority.root));
