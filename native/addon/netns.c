@@ -161,8 +161,15 @@ static void *job_thread(void *arg)
 		close(target);
 	if (self >= 0)
 		close(self);
-	napi_call_threadsafe_function(j->tsfn, j, napi_tsfn_blocking);
-	napi_release_threadsafe_function(j->tsfn, napi_tsfn_release);
+	/* job_done frees j on the JS thread, possibly before the call below returns: copy first. */
+	napi_threadsafe_function tsfn = j->tsfn;
+	if (napi_call_threadsafe_function(tsfn, j, napi_tsfn_blocking) != napi_ok) {
+		/* The environment is shutting down: nobody will take the result. */
+		if (j->fd >= 0)
+			close(j->fd);
+		free(j);
+	}
+	napi_release_threadsafe_function(tsfn, napi_tsfn_release);
 	return NULL;
 }
 

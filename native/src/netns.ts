@@ -1,0 +1,71 @@
+// Sockets created inside a pod's network namespace (the addon does setns on a dedicated pthread),
+// and the cookies that tie sockets and namespaces to BPF map keys.
+import { native, type NativeSocketOptions } from "./binding.js";
+import { toWeftError, wrapNative } from "./errors.js";
+
+/** SO_MARK on ztunnel's own sockets, for diagnostics (DESIGN §4). */
+export const ZTUNNEL_SOCKET_MARK = 0x539;
+
+export type SocketInNetnsOptions = NativeSocketOptions;
+
+export function netnsPathOfPid(pid: number): string {
+  return `/proc/${pid}/ns/net`;
+}
+
+export function namedNetnsPath(name: string): string {
+  return `/run/netns/${name}`;
+}
+
+function describe(o: SocketInNetnsOptions): string {
+  const where = o.address === undefined ? "" : ` on ${o.family === 6 ? `[${o.address}]` : o.address}:${o.port ?? 0}`;
+  return `${o.type}${o.family === 6 ? "6" : "4"} socket${where}`;
+}
+
+/**
+ * Create a socket inside the network namespace at `netnsPath`: bound when `address` is given,
+ * listening when `backlog` is. Resolves to an fd the caller owns: hand it to
+ * `net.Server.listen({ fd })` or `new net.Socket({ fd })`, or closeFd() it.
+ */
+export function socketInNetns(netnsPath: string, options: SocketInNetnsOptions): Promise<number> {
+  const action = `cannot create a ${describe(options)} in ${netnsPath}`;
+  return new Promise((resolve, reject) => {
+    try {
+      native().socketInNetns(netnsPath, options, (err, fd) => {
+        if (err !== null) reject(toWeftError(err, action, "netns"));
+        else resolve(fd);
+      });
+    } catch (err) {
+      reject(toWeftError(err, action, "netns"));
+    }
+  });
+}
+
+/** The cookie of the network namespace at `netnsPath` (what bpf_get_netns_cookie returns there). */
+export function netnsCookie(netnsPath: string): Promise<bigint> {
+  const action = `cannot read the cookie of network namespace ${netnsPath}`;
+  return new Promise((resolve, reject) => {
+    try {
+      native().netnsCookie(netnsPath, (err, cookie) => {
+        if (err !== null) reject(toWeftError(err, action, "netns"));
+        else resolve(cookie);
+      });
+    } catch (err) {
+      reject(toWeftError(err, action, "netns"));
+    }
+  });
+}
+
+/** SO_COOKIE of a socket: what bpf_get_socket_cookie sees, and what a sockhash lookup returns. */
+export function socketCookie(fd: number): bigint {
+  return wrapNative(`cannot read the cookie of socket fd ${fd}`, "netns", () => native().socketCookie(fd));
+}
+
+/** SO_NETNS_COOKIE of a socket: the cookie of the network namespace it lives in. */
+export function socketNetnsCookie(fd: number): bigint {
+  return wrapNative(`cannot read the netns cookie of socket fd ${fd}`, "netns", () => native().socketNetnsCookie(fd));
+}
+
+/** Close an fd this process owns (e.g. one from socketInNetns that was not handed to net). */
+export function closeFd(fd: number): void {
+  wrapNative(`cannot close fd ${fd}`, "bpf", () => native().closeFd(fd));
+}
