@@ -1,9 +1,8 @@
 // The environment variables @weft/test reads (DESIGN §9: only config.ts reads process.env).
 //   CI — "true" on CI. Root-only suites skip with a printed reason on a machine without root, but
 //        on CI nothing may silently skip, so there they fail instead.
-import { readFileSync } from "node:fs";
 import type { WeftError } from "./netns/errors.js";
-import { capabilityProblem, parseCapEff } from "./netns/host.js";
+import { capabilityProblem, currentPrivileges } from "./netns/host.js";
 
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
   return env["CI"] === "true";
@@ -23,7 +22,5 @@ export function rootOnlyOptions(problem: WeftError | undefined, ci: boolean): { 
  * `{}` as root, `{ skip: reason }` otherwise, and a thrown WEFT_E_CAPABILITY under CI=true.
  */
 export function rootOnly(): { skip?: string } {
-  const uid = process.getuid?.() ?? -1;
-  const capEff = parseCapEff(readFileSync("/proc/self/status", "utf8"));
-  return rootOnlyOptions(capabilityProblem({ uid, capEff }), isCi());
+  return rootOnlyOptions(capabilityProblem(currentPrivileges()), isCi());
 }

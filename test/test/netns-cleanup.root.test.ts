@@ -75,7 +75,7 @@ async function snapshot(): Promise<HostSnapshot> {
     .map((l) => l.split(": ")[1]?.split("@")[0] ?? "")
     .filter((n) => n !== "")
     .sort();
-  const cgroups = (await cgroupDirs(await cgroup2Mount(), 2)).filter(mine).sort();
+  const cgroups = (await cgroupDirs(cgroup2Mount(), 2)).filter(mine).sort();
   return { netns, links, cgroups, children: await childPids() };
 }
 
@@ -232,7 +232,7 @@ void describe("name collisions", { ...rootOnly(), timeout: 30_000 }, () => {
     const before = (await readRecords(DEFAULT_RECORD_DIR)).length;
     await assert.rejects(
       createWorld({ nodes: ["a"], pods: [{ name: "p", node: "b" }] }),
-      /WEFT_E_INVALID_INPUT: bad testbed topology: pods\[0\]\.node "b" is not a node/,
+      /WEFT_E_TOPOLOGY: bad testbed topology: pods\[0\]\.node "b" is not a node/,
     );
     assert.equal((await readRecords(DEFAULT_RECORD_DIR)).length, before);
   });

@@ -1,27 +1,35 @@
-// Facts about the host the testbed needs (privileges, the cgroup v2 mount), parsed by pure
-// functions from the text of /proc files so they are table-tested without a special machine.
+// Facts about the host the testbed needs (privileges, the cgroup v2 mount, process identity).
+// Decisions are pure functions of /proc text so they are table-tested without a special machine;
+// capability parsing and the cgroup2 mount lookup are @weft/core's.
 import { readFile } from "node:fs/promises";
+import { findCgroup2Mount, missingCapabilities, readCapabilities, type CapabilityName } from "@weft/core";
 import { testbedError, type WeftError } from "./errors.js";
 
-/** Capability bits the testbed uses, with what each is for (for the error message). */
-export const REQUIRED_CAPABILITIES = [
-  { bit: 12, name: "CAP_NET_ADMIN", why: "create veths, bridges, addresses and routes" },
-  { bit: 21, name: "CAP_SYS_ADMIN", why: "create and enter network namespaces, write cgroups" },
-  { bit: 5, name: "CAP_KILL", why: "stop the processes started in pods" },
-] as const;
+/** Capabilities the testbed uses, with what each is for (for the error message). */
+export const REQUIRED_CAPABILITIES: readonly { name: CapabilityName; why: string }[] = [
+  { name: "CAP_NET_ADMIN", why: "create veths, bridges, addresses and routes" },
+  { name: "CAP_SYS_ADMIN", why: "create and enter network namespaces, write cgroups" },
+  { name: "CAP_KILL", why: "stop the processes started in pods" },
+];
 
 export interface Privileges {
   readonly uid: number;
-  /** CapEff from /proc/self/status. */
-  readonly capEff: bigint;
+  /** Effective capabilities by name, as core's readCapabilities() returns them. */
+  readonly capabilities: ReadonlySet<string>;
 }
 
 /** Undefined when the testbed can run; otherwise one error naming everything that is missing. */
 export function capabilityProblem(p: Privileges): WeftError | undefined {
   const missing: string[] = [];
   if (p.uid !== 0) missing.push(`root (uid is ${p.uid})`);
+  const lacking = new Set(
+    missingCapabilities(
+      REQUIRED_CAPABILITIES.map((c) => c.name),
+      p.capabilities,
+    ),
+  );
   for (const cap of REQUIRED_CAPABILITIES) {
-    if ((p.capEff & (1n << BigInt(cap.bit))) === 0n) missing.push(`${cap.name} (to ${cap.why})`);
+    if (lacking.has(cap.name)) missing.push(`${cap.name} (to ${cap.why})`);
   }
   if (missing.length === 0) return undefined;
   return testbedError(
@@ -32,50 +40,19 @@ export function capabilityProblem(p: Privileges): WeftError | undefined {
   );
 }
 
-export function parseCapEff(procStatus: string): bigint {
-  const m = /^CapEff:\s*([0-9a-fA-F]+)$/m.exec(procStatus);
-  return m?.[1] === undefined ? 0n : BigInt(`0x${m[1]}`);
-}
-
-export async function currentPrivileges(): Promise<Privileges> {
-  const uid = process.getuid?.() ?? -1;
-  const status = await readFile("/proc/self/status", "utf8");
-  return { uid, capEff: parseCapEff(status) };
+export function currentPrivileges(): Privileges {
+  return { uid: process.getuid?.() ?? -1, capabilities: readCapabilities() };
 }
 
 /** Throws WEFT_E_CAPABILITY when the current process cannot build a world. */
-export async function assertCanBuildWorld(): Promise<void> {
-  const problem = capabilityProblem(await currentPrivileges());
+export function assertCanBuildWorld(): void {
+  const problem = capabilityProblem(currentPrivileges());
   if (problem !== undefined) throw problem;
 }
 
-/**
- * The cgroup v2 mount point from /proc/mounts text. On a hybrid host it is e.g.
- * /sys/fs/cgroup/unified; on a unified host /sys/fs/cgroup. Undefined when there is none.
- */
-export function findCgroup2Mount(procMounts: string): string | undefined {
-  for (const line of procMounts.split("\n")) {
-    const [, mountPoint, fsType] = line.split(" ");
-    if (fsType === "cgroup2" && mountPoint !== undefined) return unescapeMountPath(mountPoint);
-  }
-  return undefined;
-}
-
-// /proc/mounts writes space, tab, newline and backslash in paths as octal escapes.
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-export async function cgroup2Mount(): Promise<string> {
-  const mount = findCgroup2Mount(await readFile("/proc/mounts", "utf8"));
-  if (mount === undefined) {
-    throw testbedError(
-      "WEFT_E_CAPABILITY",
-      "no cgroup2 filesystem is mounted (checked /proc/mounts)",
-      "mount one: mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 none /sys/fs/cgroup/unified",
-    );
-  }
-  return mount;
+/** The cgroup v2 mount (e.g. /sys/fs/cgroup/unified on a hybrid host); WEFT_E_CAPABILITY if none. */
+export function cgroup2Mount(): string {
+  return findCgroup2Mount();
 }
 
 /** Field 22 of /proc/<pid>/stat: start time in clock ticks; with the PID it names one process. */

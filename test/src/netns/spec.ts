@@ -145,11 +145,20 @@ export function validateSpec(spec: TopologySpec): WeftError | undefined {
   const problems = specProblems(spec);
   if (problems.length === 0) return undefined;
   return testbedError(
-    "WEFT_E_INVALID_INPUT",
+    "WEFT_E_TOPOLOGY",
     `bad testbed topology: ${problems.join("; ")}`,
     "fix the listed fields of the topology spec",
     { problems },
   );
+}
+
+/**
+ * RFC 5952 text for an IPv6 address (lowercase, no leading zeros, longest zero run as "::"), the
+ * form the kernel and Node report, so planned addresses compare equal to observed ones. The WHATWG
+ * URL parser serializes IPv6 hosts exactly this way.
+ */
+export function canonicalIpv6(address: string): string {
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
 /** Lays out names and addresses. Assumes `validateSpec(spec)` passed. */
@@ -160,6 +169,8 @@ export function planWorld(spec: TopologySpec, runId: string, cgroup2Mount: strin
   const v6Base = `fd77:${runId.slice(0, 4)}`;
   const v6Net = (nodeByte: number): string =>
     `${v6Base}:${runId.slice(4, 6)}${nodeByte.toString(16).padStart(2, "0")}`;
+  const v6 = (nodeByte: number, host: number | ""): string =>
+    canonicalIpv6(`${v6Net(nodeByte)}::${host === "" ? "" : host.toString(16)}`);
   const cgroupRoot = `${cgroup2Mount}/${prefix}`;
   const nodes = spec.nodes.map((name, index): NodePlan => {
     const n = index + 1;
@@ -171,11 +182,11 @@ export function planWorld(spec: TopologySpec, runId: string, cgroup2Mount: strin
       bridge: `wb${runId}`,
       uplink: "eth0",
       wireIpv4: `10.${octet}.0.${n}`,
-      wireIpv6: `${v6Net(0)}::${n.toString(16)}`,
+      wireIpv6: v6(0, n),
       podCidrV4: `10.${octet}.${n}.0/24`,
-      podCidrV6: `${v6Net(n)}::/64`,
+      podCidrV6: `${v6(n, "")}/64`,
       bridgeIpv4: `10.${octet}.${n}.1`,
-      bridgeIpv6: `${v6Net(n)}::1`,
+      bridgeIpv6: v6(n, 1),
     };
   });
   const byName = new Map(nodes.map((n) => [n.name, n]));
@@ -194,7 +205,7 @@ export function planWorld(spec: TopologySpec, runId: string, cgroup2Mount: strin
       iface: "eth0",
       hostVeth: `wv${runId}p${k}`,
       ipv4: `10.${octet}.${node.index + 1}.${host}`,
-      ipv6: `${v6Net(node.index + 1)}::${host.toString(16)}`,
+      ipv6: v6(node.index + 1, host),
       gatewayIpv4: node.bridgeIpv4,
       gatewayIpv6: node.bridgeIpv6,
     };

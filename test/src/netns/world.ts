@@ -90,9 +90,9 @@ export class World {
   static async build(spec: TopologySpec, opts: WorldOptions): Promise<World> {
     const invalid = validateSpec(spec);
     if (invalid !== undefined) throw invalid;
-    await assertCanBuildWorld();
+    assertCanBuildWorld();
     const runId = spec.runId ?? randomBytes(3).toString("hex");
-    const plan = planWorld(spec, runId, await cgroup2Mount());
+    const plan = planWorld(spec, runId, cgroup2Mount());
     const recordDir = opts.recordDir ?? DEFAULT_RECORD_DIR;
     const tmpDir = join(opts.tmpRoot ?? tmpdir(), plan.prefix);
     const record: RunRecord = {
