@@ -209,10 +209,24 @@ export interface SweepOptions {
 export async function sweepStale(opts: SweepOptions = {}): Promise<string[]> {
   const recordDir = opts.recordDir ?? DEFAULT_RECORD_DIR;
   const swept: string[] = [];
+  const failed: Error[] = [];
   for (const record of await readRecords(recordDir)) {
     if (!(await isStale(record))) continue;
-    await teardownRecord(recordDir, record, 200);
-    swept.push(record.runId);
+    try {
+      await teardownRecord(recordDir, record, 200);
+      swept.push(record.runId);
+    } catch (e) {
+      failed.push(e as Error); // keep sweeping the other runs; report all failures at the end
+    }
+  }
+  const [only] = failed;
+  if (failed.length === 1 && only !== undefined) throw only;
+  if (failed.length > 1) {
+    throw testbedError(
+      "WEFT_E_INTERNAL",
+      `sweeping ${failed.length} stale testbed runs was incomplete: ${failed.map((e) => e.message).join("; ")}`,
+      "remove the listed leftovers by hand, then delete their records",
+    );
   }
   return swept;
 }

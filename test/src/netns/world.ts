@@ -5,12 +5,12 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { testbedError } from "./errors.js";
-import { execCapture, execOk, ipBatch } from "./exec.js";
+import { execOk, ipBatch } from "./exec.js";
 import { assertCanBuildWorld, cgroup2Mount, processStartTime } from "./host.js";
 import {
   spawnPlaced,
@@ -293,8 +293,7 @@ export class World {
 
   /** The pod netns inode: what /proc/<pid>/ns/net links to for processes in the pod. */
   async netnsInode(netns: string): Promise<number> {
-    const out = await execOk("stat", ["-L", "-c", "%i", `/run/netns/${netns}`]);
-    return Number(out.trim());
+    return (await stat(`/run/netns/${netns}`)).ino;
   }
 
   /** Stops processes (SIGTERM, then SIGKILL), removes cgroups, namespaces, temp dir, record. Idempotent. */
@@ -388,13 +387,4 @@ function registerForExit(world: World): void {
 function unregisterForExit(world: World): void {
   live.delete(world);
   if (live.size === 0) removeHandlers();
-}
-
-/** Exposed for tests and the demo. */
-export async function readNetnsOf(pid: number): Promise<string> {
-  return (await execCapture("readlink", [`/proc/${pid}/ns/net`])).stdout.trim();
-}
-
-export async function readCgroupOf(pid: number): Promise<string> {
-  return readFile(`/proc/${pid}/cgroup`, "utf8");
 }
