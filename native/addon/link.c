@@ -138,13 +138,25 @@ static bool fd_arg(napi_env env, napi_value v, const char *what, int *fd)
 	return true;
 }
 
+/* A link fd argument. The kernel answers a stale fd with EINVAL; say EBADF and why instead. */
+static bool link_fd_arg(napi_env env, napi_value v, int *fd)
+{
+	if (!fd_arg(env, v, "link fd", fd))
+		return false;
+	if (!weft_fd_is_anon(*fd, "bpf_link")) {
+		weft_throw(env, "EBADF", EBADF, "bpf", NULL, "fd %d is not an open bpf link", *fd);
+		return false;
+	}
+	return true;
+}
+
 /* linkPin(fd, path) */
 static napi_value link_pin(napi_env env, napi_callback_info info)
 {
 	WEFT_ARGS(env, info, 2);
 	int fd;
 	char path[PATH_MAX];
-	if (!fd_arg(env, argv[0], "link fd", &fd) ||
+	if (!link_fd_arg(env, argv[0], &fd) ||
 	    !weft_arg_string(env, argv[1], "pin path", path, sizeof path))
 		return NULL;
 	if (bpf_obj_pin(fd, path) != 0)
@@ -193,7 +205,7 @@ static napi_value link_update(napi_env env, napi_callback_info info)
 {
 	WEFT_ARGS(env, info, 3);
 	int fd;
-	if (!fd_arg(env, argv[0], "link fd", &fd))
+	if (!link_fd_arg(env, argv[0], &fd))
 		return NULL;
 	struct weft_object *o = weft_object_arg(env, argv[1], true);
 	if (!o)
@@ -215,7 +227,7 @@ static napi_value link_detach(napi_env env, napi_callback_info info)
 {
 	WEFT_ARGS(env, info, 1);
 	int fd;
-	if (!fd_arg(env, argv[0], "link fd", &fd))
+	if (!link_fd_arg(env, argv[0], &fd))
 		return NULL;
 	if (bpf_link_detach(fd) != 0) {
 		int err = errno;
@@ -233,11 +245,8 @@ static napi_value link_info(napi_env env, napi_callback_info info)
 {
 	WEFT_ARGS(env, info, 1);
 	int fd;
-	if (!fd_arg(env, argv[0], "link fd", &fd))
+	if (!link_fd_arg(env, argv[0], &fd))
 		return NULL;
-	if (!weft_fd_is_anon(fd, "bpf_link"))
-		return weft_throw(env, "EBADF", EBADF, "bpf(BPF_OBJ_GET_INFO_BY_FD)", NULL,
-				  "fd %d is not an open bpf link", fd);
 	struct bpf_link_info li;
 	uint32_t len = sizeof li;
 	memset(&li, 0, sizeof li);
