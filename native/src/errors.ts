@@ -45,12 +45,22 @@ function classify(err: WeftNativeError, domain: Domain): { code: WeftErrorCode; 
       break;
   }
   if (err.syscall === "argument") return { code: "WEFT_E_INVALID_INPUT" };
-  if (domain === "netns") {
-    return err.code === "ENOENT"
-      ? { code: "WEFT_E_NETNS", fix: "check that the namespace exists (the pod may be gone) and the path is right" }
-      : { code: "WEFT_E_NETNS" };
+  const code = domain === "netns" ? "WEFT_E_NETNS" : "WEFT_E_BPF";
+  switch (err.code) {
+    case "ENOENT":
+      return {
+        code,
+        fix: "check that the path in the message exists: objects are built by make -C bpf; a pod's cgroup or netns is gone once the pod is",
+      };
+    case "EBADF":
+      return { code, fix: "keep the object, map, link or fd open while it is in use (it was closed already)" };
+    case "EINVAL":
+      return domain === "bpf"
+        ? { code, fix: "attach cgroup programs with attachCgroup to a cgroup v2 directory and sk_lookup with attachNetns to a netns file" }
+        : { code };
+    default:
+      return { code };
   }
-  return { code: "WEFT_E_BPF" };
 }
 
 /** The last few meaningful lines of a libbpf log: usually the verifier's verdict. */
