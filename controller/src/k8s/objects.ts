@@ -405,6 +405,7 @@ export const PeerAuthenticationSchema = top(
     }),
 );
 
+/** Mirrors weft.v1alpha1.TrafficPolicy; durations in Gateway API form (`250ms`, `1m30s`). */
 export const TrafficPolicySchema = top(
   "TrafficPolicy",
   z.object({
@@ -413,58 +414,35 @@ export const TrafficPolicySchema = top(
       kind: z.literal("Service", { error: msg("TrafficPolicy targets a Service", "set kind: Service") }),
       name: objectName,
     }),
-    connectionPool: z
+    /** Circuit breaking; 0 or absent means unlimited. */
+    connectionLimits: z
       .object({
-        tcp: z
-          .object({ maxConnections: positiveInt.optional(), connectTimeout: duration.optional() })
-          .optional(),
-        http: z
-          .object({
-            maxPendingRequests: positiveInt.optional(),
-            maxRequests: positiveInt.optional(),
-            maxRequestsPerConnection: positiveInt.optional(),
-            idleTimeout: duration.optional(),
-          })
-          .optional(),
+        maxConnections: nonNegativeInt.optional(),
+        maxPendingRequests: nonNegativeInt.optional(),
+        maxRequests: nonNegativeInt.optional(),
+        maxRetries: nonNegativeInt.optional(),
+        maxRequestsPerConnection: nonNegativeInt.optional(),
       })
       .optional(),
     outlierDetection: z
       .object({
         consecutive5xxErrors: nonNegativeInt.optional(),
-        consecutiveGatewayErrors: nonNegativeInt.optional(),
         interval: duration.optional(),
         baseEjectionTime: duration.optional(),
         maxEjectionPercent: percent.optional(),
+        disabled: z.boolean().optional(),
       })
       .optional(),
-    circuitBreaker: z
-      .object({
-        maxConnections: positiveInt.optional(),
-        maxPendingRequests: positiveInt.optional(),
-        maxRequests: positiveInt.optional(),
-        maxRetries: nonNegativeInt.optional(),
-      })
+    retryBudget: z
+      .object({ percent: percent.optional(), minRetriesPerSecond: nonNegativeInt.optional() })
       .optional(),
-    retry: z
+    localRateLimit: z
       .object({
-        attempts: nonNegativeInt.optional(),
-        perTryTimeout: duration.optional(),
-        retryOn: strList.optional(),
-        backoffBaseInterval: duration.optional(),
-        budget: z
-          .object({ percent: percent.optional(), minRetriesPerSecond: nonNegativeInt.optional() })
-          .optional(),
-      })
-      .optional(),
-    rateLimit: z
-      .object({
-        local: z.object({
-          requests: positiveInt,
-          unit: z.enum(["Second", "Minute", "Hour"], {
-            error: msg("unknown unit", "use Second, Minute or Hour"),
-          }),
-          burst: positiveInt.optional(),
+        requests: positiveInt,
+        unit: z.enum(["Second", "Minute", "Hour"], {
+          error: msg("unknown unit", "use Second, Minute or Hour"),
         }),
+        burst: positiveInt.optional(),
       })
       .optional(),
     faultInjection: z
@@ -487,22 +465,46 @@ export const TrafficPolicySchema = top(
       .optional(),
     loadBalancer: z
       .object({
-        algorithm: z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM"], {
-          error: msg(
-            "unknown load balancer algorithm",
-            "use ROUND_ROBIN, LEAST_REQUEST, RING_HASH or RANDOM",
-          ),
+        algorithm: z.enum(["ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH"], {
+          error: msg("unknown load balancer algorithm", "use ROUND_ROBIN, LEAST_REQUEST or RING_HASH"),
         }),
         hashKey: z
-          .object({ header: str.optional(), cookie: str.optional(), sourceIP: z.boolean().optional() })
+          .object({
+            header: str.min(1).optional(),
+            cookie: str.min(1).optional(),
+            queryParam: str.min(1).optional(),
+            sourceIP: z.boolean().optional(),
+          })
+          .refine(
+            (h) => [h.header, h.cookie, h.queryParam, h.sourceIP].filter((v) => v !== undefined).length === 1,
+            {
+              error: msg(
+                "hashKey needs exactly one source",
+                "set one of header, cookie, queryParam or sourceIP",
+              ),
+            },
+          )
           .optional(),
+        ringSize: positiveInt.optional(),
+      })
+      .superRefine((lb, ctx) => {
+        if (lb.algorithm === "RING_HASH" && lb.hashKey === undefined) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["hashKey"],
+            message: msg(
+              "RING_HASH needs a hash key",
+              "add hashKey: {header: x-user} (or cookie, queryParam, sourceIP)",
+            ),
+          });
+        }
       })
       .optional(),
-    cache: z
+    responseCaching: z
       .object({
-        maxEntries: positiveInt.optional(),
+        maxTtl: duration.optional(),
         maxBodyBytes: positiveInt.optional(),
-        defaultTtl: duration.optional(),
+        maxTotalBytes: positiveInt.optional(),
       })
       .optional(),
   }),

@@ -17,8 +17,11 @@ import type { WorkloadEntry } from "./workloads.js";
 import type {
   MeshAuthorization,
   MeshCidr,
+  MeshHeaderCondition,
   MeshL7Authorization,
+  MeshL7Operation,
   MeshL7Rule,
+  MeshL7Source,
   MeshMatch,
   MeshObjectRef,
   MeshServiceAccountMatch,
@@ -163,43 +166,120 @@ function l4Projection(policy: AuthorizationPolicy, scope: MeshAuthorization["sco
   };
 }
 
-function l7Rules(policy: AuthorizationPolicy): MeshL7Rule[] {
+/** `cluster.local/ns/a/sa/b` (Istio's principal form) → a match on the SPIFFE id waypoints see. */
+function spiffeMatch(v: string): MeshStringMatch {
+  const m = stringMatch(v);
+  if ("exact" in m) return { exact: `spiffe://${m.exact}` };
+  if ("prefix" in m) return { prefix: `spiffe://${m.prefix}` };
+  return m;
+}
+
+const HEADER_KEY = /^request\.headers\[([^\]]+)\]$/;
+
+/**
+ * Merges an L4 `when` condition into every element of `list` (AND with the rule's from/to). Fails
+ * when an element already constrains the same field: AND of two OR-lists has no wire form.
+ */
+function mergeWhen<T extends object, K extends keyof T>(list: T[], key: K, value: T[K] | undefined): boolean {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return true;
+  if (list.length === 0) list.push({} as T);
+  if (list.some((e) => e[key] !== undefined)) return false;
+  for (const e of list) e[key] = value;
+  return true;
+}
+
+/**
+ * The waypoint form of a policy's rules. `when` keys the wire cannot express are reported in
+ * `unsupported`; like HTTP attributes at L4, an ALLOW rule using one is dropped and a DENY rule
+ * is kept without it, so the result is never more permissive than written.
+ */
+function l7Rules(
+  policy: AuthorizationPolicy,
+  trustDomain: string,
+): { rules: MeshL7Rule[]; unsupported: string[] } {
   const policyNs = ns(policy);
-  return policy.spec.rules.map((rule) => ({
-    from: (rule.from ?? []).map((f) => {
+  const unsupported = new Set<string>();
+  const rules: MeshL7Rule[] = [];
+  const saPrincipal = (v: string): MeshStringMatch => {
+    const sa = serviceAccountMatch(v, policyNs);
+    return { exact: `spiffe://${trustDomain}/ns/${sa.namespace}/sa/${sa.serviceAccount}` };
+  };
+  for (const rule of policy.spec.rules) {
+    const sources: MeshL7Source[] = (rule.from ?? []).map((f) => {
       const s = f.source;
-      const out: MeshL7Rule["from"][number] = {};
-      if (s.principals) out.principals = s.principals.map(stringMatch);
-      if (s.notPrincipals) out.notPrincipals = s.notPrincipals.map(stringMatch);
+      const out: MeshL7Source = {};
+      const principals = [
+        ...(s.principals ?? []).map(spiffeMatch),
+        ...(s.serviceAccounts ?? []).map(saPrincipal),
+      ];
+      const notPrincipals = [
+        ...(s.notPrincipals ?? []).map(spiffeMatch),
+        ...(s.notServiceAccounts ?? []).map(saPrincipal),
+      ];
+      if (principals.length > 0) out.principals = principals;
+      if (notPrincipals.length > 0) out.notPrincipals = notPrincipals;
       if (s.namespaces) out.namespaces = s.namespaces.map(stringMatch);
       if (s.notNamespaces) out.notNamespaces = s.notNamespaces.map(stringMatch);
-      if (s.serviceAccounts)
-        out.serviceAccounts = s.serviceAccounts.map((v) => serviceAccountMatch(v, policyNs));
-      if (s.notServiceAccounts)
-        out.notServiceAccounts = s.notServiceAccounts.map((v) => serviceAccountMatch(v, policyNs));
       if (s.ipBlocks) out.ipBlocks = cidrs(s.ipBlocks);
       if (s.notIpBlocks) out.notIpBlocks = cidrs(s.notIpBlocks);
       return out;
-    }),
-    to: (rule.to ?? []).map((t) => {
+    });
+    const operations: MeshL7Operation[] = (rule.to ?? []).map((t) => {
       const o = t.operation;
-      const out: MeshL7Rule["to"][number] = {};
+      const out: MeshL7Operation = {};
+      // Host matching is case-insensitive, as DNS names are.
+      if (o.hosts) out.hosts = o.hosts.map((h) => ({ ...stringMatch(h), ignoreCase: true as const }));
+      if (o.notHosts)
+        out.notHosts = o.notHosts.map((h) => ({ ...stringMatch(h), ignoreCase: true as const }));
       if (o.ports) out.ports = ports(o.ports);
       if (o.notPorts) out.notPorts = ports(o.notPorts);
       if (o.methods) out.methods = o.methods.map((m) => m.toUpperCase());
       if (o.notMethods) out.notMethods = o.notMethods.map((m) => m.toUpperCase());
       if (o.paths) out.paths = o.paths.map(stringMatch);
       if (o.notPaths) out.notPaths = o.notPaths.map(stringMatch);
-      if (o.hosts) out.hosts = o.hosts.map(stringMatch);
-      if (o.notHosts) out.notHosts = o.notHosts.map(stringMatch);
       return out;
-    }),
-    when: (rule.when ?? []).map((w) => ({
-      key: w.key,
-      values: w.values ?? [],
-      notValues: w.notValues ?? [],
-    })),
-  }));
+    });
+    const headers: MeshHeaderCondition[] = [];
+    let dropRule = false;
+    for (const w of rule.when ?? []) {
+      const header = HEADER_KEY.exec(w.key);
+      const values = w.values;
+      const notValues = w.notValues;
+      let ok: boolean;
+      if (header) {
+        headers.push({
+          name: header[1]!,
+          values: (values ?? []).map(stringMatch),
+          notValues: (notValues ?? []).map(stringMatch),
+        });
+        ok = true;
+      } else if (w.key === "source.ip") {
+        ok =
+          mergeWhen(sources, "ipBlocks", values && cidrs(values)) &&
+          mergeWhen(sources, "notIpBlocks", notValues && cidrs(notValues));
+      } else if (w.key === "source.namespace") {
+        ok =
+          mergeWhen(sources, "namespaces", values?.map(stringMatch)) &&
+          mergeWhen(sources, "notNamespaces", notValues?.map(stringMatch));
+      } else if (w.key === "source.principal") {
+        ok =
+          mergeWhen(sources, "principals", values?.map(spiffeMatch)) &&
+          mergeWhen(sources, "notPrincipals", notValues?.map(spiffeMatch));
+      } else if (w.key === "destination.port") {
+        ok =
+          mergeWhen(operations, "ports", values && ports(values)) &&
+          mergeWhen(operations, "notPorts", notValues && ports(notValues));
+      } else {
+        ok = false;
+      }
+      if (!ok) {
+        unsupported.add(w.key);
+        if (policy.spec.action === "ALLOW") dropRule = true;
+      }
+    }
+    if (!dropRule) rules.push({ sources, operations, headers });
+  }
+  return { rules, unsupported: [...unsupported].sort() };
 }
 
 export interface AuthzOutput {
@@ -261,6 +341,7 @@ export function translateAuthorizationPolicies(
       const unresolved: string[] = [];
       const withoutWaypoint: string[] = [];
       const failClosed: WorkloadEntry[] = [];
+      let unsupportedWhen: string[] = [];
       for (const ref of policy.spec.targetRefs) {
         if (ref.kind === "Gateway") {
           const wp = ctx.waypoint(nsName(policyNs, ref.name));
@@ -296,19 +377,33 @@ export function translateAuthorizationPolicies(
           : cond("ResolvedRefs", true, "ResolvedRefs", "all targetRefs resolved"),
       );
       if (waypoints.size > 0) {
+        const l7 = l7Rules(policy, ctx.mesh.trustDomain);
         l7Authorizations.push({
           name,
           namespace: policyNs,
           action,
-          waypoints: [...waypoints].sort(),
           targets,
-          workloadUids: [],
-          rules: l7Rules(policy),
+          rules: l7.rules,
+          waypoints: [...waypoints].sort(),
         });
+        if (l7.unsupported.length > 0) {
+          unsupportedWhen = l7.unsupported;
+        }
       }
       if (targets.length === 0) {
         setStatus(
           cond("Accepted", false, "TargetNotFound", "no targetRef resolved, so the policy applies nowhere"),
+        );
+      } else if (unsupportedWhen.length > 0) {
+        setStatus(
+          cond(
+            "Accepted",
+            false,
+            "UnsupportedValue",
+            `waypoints cannot evaluate the when keys ${unsupportedWhen.join(", ")} (or they repeat a constraint of the same rule); ` +
+              "ALLOW rules using them are dropped and DENY rules are kept without them; use request.headers[...] " +
+              "or source.ip/source.namespace/source.principal/destination.port once per rule",
+          ),
         );
       } else if (withoutWaypoint.length > 0) {
         setStatus(
@@ -356,59 +451,41 @@ export function translateAuthorizationPolicies(
             selects(policy.spec.selector?.matchLabels, w.pod.metadata.labels),
         )
       : [];
-    const needsWaypoint = httpAttrs.length > 0 || action === "AUDIT";
-    // Selected workloads with their own waypoint get the whole policy there.
-    const viaWaypoint = needsWaypoint ? selected.filter((w) => w.waypointKey !== undefined) : [];
-    const atZtunnel = needsWaypoint ? selected.filter((w) => w.waypointKey === undefined) : selected;
-    if (viaWaypoint.length > 0) {
-      l7Authorizations.push({
-        name,
-        namespace: policyNs,
-        action,
-        waypoints: [...new Set(viaWaypoint.map((w) => w.waypointKey!))].sort(),
-        targets: [],
-        workloadUids: viaWaypoint.map((w) => w.workload.uid),
-        rules: l7Rules(policy),
-      });
-    }
-    const l4Needed = !hasSelector || atZtunnel.length > 0;
-    if (l4Needed) {
-      authorizations.push(l4Projection(policy, scope));
-      for (const w of atZtunnel) attach(w, key);
-    }
-    const l7Unenforced = needsWaypoint && (!hasSelector || atZtunnel.length > 0);
-    if (l7Unenforced && httpAttrs.length > 0) {
+    // Like Istio, selector (and namespace/mesh-wide) policies are ztunnel's. HTTP attributes
+    // there cannot be enforced; the L4 projection fails closed and the status says what to do.
+    authorizations.push(l4Projection(policy, scope));
+    for (const w of selected) attach(w, key);
+    const behindWaypoint = [
+      ...new Set(selected.map((w) => w.waypointKey).filter((k) => k !== undefined)),
+    ].sort();
+    const advice =
+      behindWaypoint.length > 0
+        ? `the selected workloads are behind waypoint ${behindWaypoint.join(", ")}: attach the policy to it with targetRefs (kind Service or Gateway) instead of a selector`
+        : "bind a waypoint (label weft.dev/use-waypoint) and attach the policy with targetRefs to the Service";
+    if (httpAttrs.length > 0) {
       const omitted =
         action === "ALLOW"
           ? "the ALLOW rules using them are omitted, so this policy is stricter than written"
-          : "the DENY rules are enforced without their HTTP conditions, so they deny more than written";
+          : "the rules are enforced without their HTTP conditions, so they match more than written";
       setStatus(
         cond(
           "Accepted",
           false,
           "WaypointRequired",
-          `ztunnel cannot enforce HTTP attributes (found: ${httpAttrs.join(", ")}); ${omitted}. ` +
-            `Bind a waypoint (label weft.dev/use-waypoint) and attach the policy with targetRefs to the Service`,
+          `ztunnel cannot enforce HTTP attributes (found: ${httpAttrs.join(", ")}); ${omitted}. To enforce them, ${advice}`,
         ),
       );
-    } else if (l7Unenforced && action === "AUDIT") {
+    } else if (action === "AUDIT") {
       setStatus(
         cond(
           "Accepted",
           false,
           "WaypointRequired",
-          "AUDIT is logged by waypoints; at L4 ztunnel runs it as a dry run only. Bind a waypoint to audit requests",
+          `ztunnel runs AUDIT as a dry-run DENY (logged, never enforced); to audit requests, ${advice}`,
         ),
       );
     } else {
-      setStatus(
-        cond(
-          "Accepted",
-          true,
-          "Accepted",
-          viaWaypoint.length > 0 ? "enforced by waypoint" : "enforced by ztunnel",
-        ),
-      );
+      setStatus(cond("Accepted", true, "Accepted", "enforced by ztunnel"));
     }
     // Programmed: does any enrolled workload (or enrolled namespace) enforce it?
     if (scope === "GLOBAL") {
@@ -425,7 +502,7 @@ export function translateAuthorizationPolicies(
               `namespace ${policyNs} is not enrolled, so no ztunnel enforces this policy; label it weft.dev/dataplane-mode=ambient`,
             ),
       );
-    } else if (selected.some((w) => w.enrolled || w.waypointKey !== undefined)) {
+    } else if (selected.some((w) => w.enrolled)) {
       setStatus(
         cond(
           "Programmed",

@@ -9,3 +9,15 @@ export {
   WAYPOINT_CLASS,
 } from "./context.js";
 export type * from "./model.js";
+export {
+  ipToBytes,
+  toAuthorization,
+  toGrpcRoute,
+  toHttpRoute,
+  toL7Authorization,
+  toService,
+  toTrafficPolicy,
+  toWorkload,
+  toXdsResources,
+} from "./xds.js";
+export type { XdsResource } from "./xds.js";

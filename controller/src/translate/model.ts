@@ -69,11 +69,12 @@ export interface MeshService {
 
 // ---- istio.security (L4, enforced by ztunnel) --------------------------------------------------
 
-export type MeshStringMatch =
+export type MeshStringMatch = (
   | { readonly exact: string }
   | { readonly prefix: string }
   | { readonly suffix: string }
-  | { readonly presence: true };
+  | { readonly presence: true }
+) & { readonly ignoreCase?: true };
 
 export interface MeshCidr {
   readonly address: string;
@@ -125,52 +126,51 @@ export interface MeshObjectRef {
   readonly sectionName: string;
 }
 
+/** weft.v1alpha1.L7Source. Principals are full SPIFFE ids (`spiffe://td/ns/x/sa/y`). */
 export interface MeshL7Source {
   principals?: MeshStringMatch[];
   notPrincipals?: MeshStringMatch[];
   namespaces?: MeshStringMatch[];
   notNamespaces?: MeshStringMatch[];
-  serviceAccounts?: MeshServiceAccountMatch[];
-  notServiceAccounts?: MeshServiceAccountMatch[];
   ipBlocks?: MeshCidr[];
   notIpBlocks?: MeshCidr[];
 }
 
+/** weft.v1alpha1.L7Operation. */
 export interface MeshL7Operation {
+  hosts?: MeshStringMatch[];
+  notHosts?: MeshStringMatch[];
   ports?: number[];
   notPorts?: number[];
   methods?: string[];
   notMethods?: string[];
   paths?: MeshStringMatch[];
   notPaths?: MeshStringMatch[];
-  hosts?: MeshStringMatch[];
-  notHosts?: MeshStringMatch[];
 }
 
-export interface MeshL7Condition {
-  readonly key: string;
-  readonly values: readonly string[];
-  readonly notValues: readonly string[];
+export interface MeshHeaderCondition {
+  readonly name: string;
+  readonly values: readonly MeshStringMatch[];
+  readonly notValues: readonly MeshStringMatch[];
 }
 
-/** A rule matches when any `from` and any `to` match and every `when` holds (absent lists match). */
+/** weft.v1alpha1.L7Rule: every set part must match; within a list any element. */
 export interface MeshL7Rule {
-  readonly from: readonly MeshL7Source[];
-  readonly to: readonly MeshL7Operation[];
-  readonly when: readonly MeshL7Condition[];
+  readonly sources: readonly MeshL7Source[];
+  readonly operations: readonly MeshL7Operation[];
+  readonly headers: readonly MeshHeaderCondition[];
 }
 
+/** weft.v1alpha1.L7Authorization. */
 export interface MeshL7Authorization {
   readonly name: string;
   readonly namespace: string;
   readonly action: "ALLOW" | "DENY" | "AUDIT";
-  /** The waypoints (Gateway `namespace/name`) that enforce this policy. */
-  readonly waypoints: readonly string[];
-  /** What the policy applies to: Services (by hostname) or a whole waypoint Gateway. */
+  /** Services (by hostname) or the waypoint Gateway the policy protects. */
   readonly targets: readonly MeshObjectRef[];
-  /** When the policy selected workloads by label: their uids (traffic to them through the waypoint). */
-  readonly workloadUids: readonly string[];
   readonly rules: readonly MeshL7Rule[];
+  /** Not on the wire: the waypoints (Gateway `namespace/name`) that enforce this policy. */
+  readonly waypoints: readonly string[];
 }
 
 export type MeshPathMatch =
@@ -260,51 +260,44 @@ export interface MeshGrpcRoute extends MeshRouteCommon {
   readonly rules: readonly MeshGrpcRouteRule[];
 }
 
-/** A TrafficPolicy resolved to its Service; durations in milliseconds. */
+/** weft.v1alpha1.TrafficPolicy; durations in milliseconds, absent parts left out. */
 export interface MeshTrafficPolicy {
   readonly name: string;
   readonly namespace: string;
   readonly target: MeshObjectRef;
+  /** Not on the wire: the waypoints (Gateway `namespace/name`) that need this resource. */
   readonly waypoints: readonly string[];
-  readonly connectionPool?: {
-    maxConnections?: number;
-    connectTimeoutMs?: number;
-    maxPendingRequests?: number;
-    maxRequests?: number;
-    maxRequestsPerConnection?: number;
-    idleTimeoutMs?: number;
-  };
-  readonly outlierDetection?: {
-    consecutive5xxErrors?: number;
-    consecutiveGatewayErrors?: number;
-    intervalMs?: number;
-    baseEjectionTimeMs?: number;
-    maxEjectionPercent?: number;
-  };
-  readonly circuitBreaker?: {
+  readonly connectionLimits?: {
     maxConnections?: number;
     maxPendingRequests?: number;
     maxRequests?: number;
     maxRetries?: number;
+    maxRequestsPerConnection?: number;
   };
-  readonly retry?: {
-    attempts?: number;
-    perTryTimeoutMs?: number;
-    retryOn: readonly string[];
-    backoffBaseMs?: number;
-    budgetPercent?: number;
-    budgetMinRetriesPerSecond?: number;
+  readonly outlierDetection?: {
+    consecutive5xx?: number;
+    intervalMs?: number;
+    baseEjectionTimeMs?: number;
+    maxEjectionPercent?: number;
+    disabled?: boolean;
   };
-  readonly localRateLimit?: { requests: number; unit: "Second" | "Minute" | "Hour"; burst?: number };
+  readonly retryBudget?: { percent?: number; minRetriesPerSecond?: number };
+  readonly localRateLimit?: { maxTokens: number; tokensPerFill: number; fillIntervalMs: number };
   readonly faultInjection?: {
-    delay?: { fixedDelayMs: number; percent: number };
-    abort?: { httpStatus?: number; grpcStatus?: number; percent: number };
+    delay?: { percent: number; fixedDelayMs: number };
+    abort?: { percent: number; httpStatus?: number; grpcStatus?: number };
   };
   readonly loadBalancer?: {
-    algorithm: "ROUND_ROBIN" | "LEAST_REQUEST" | "RING_HASH" | "RANDOM";
-    hashKey?: { header?: string; cookie?: string; sourceIP?: boolean };
+    algorithm: "ROUND_ROBIN" | "LEAST_REQUEST" | "RING_HASH";
+    hashKey?: { header: string } | { cookie: string } | { queryParam: string } | { sourceIp: true };
+    ringSize?: number;
   };
-  readonly cache?: { maxEntries?: number; maxBodyBytes?: number; defaultTtlMs?: number };
+  readonly responseCaching?: {
+    enabled: true;
+    maxTtlMs?: number;
+    maxBodyBytes?: number;
+    maxTotalBytes?: number;
+  };
 }
 
 // ---- status --------------------------------------------------------------------------------------

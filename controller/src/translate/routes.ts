@@ -510,13 +510,22 @@ export function translateTrafficPolicies(
   return out;
 }
 
+const UNIT_MS = { Second: 1000, Minute: 60_000, Hour: 3_600_000 } as const;
+
+function hashKey(h: NonNullable<NonNullable<TrafficPolicy["spec"]["loadBalancer"]>["hashKey"]>) {
+  if (h.header !== undefined) return { header: h.header };
+  if (h.cookie !== undefined) return { cookie: h.cookie };
+  if (h.queryParam !== undefined) return { queryParam: h.queryParam };
+  return { sourceIp: true as const };
+}
+
 function trafficPolicy(ctx: Context, tp: TrafficPolicy, waypoint: string): MeshTrafficPolicy {
   const s = tp.spec;
   const tpNs = ns(tp);
-  const cp = s.connectionPool;
   const od = s.outlierDetection;
-  const r = s.retry;
   const fi = s.faultInjection;
+  const lb = s.loadBalancer;
+  const rl = s.localRateLimit;
   return defined({
     name: tp.metadata.name,
     namespace: tpNs,
@@ -529,51 +538,42 @@ function trafficPolicy(ctx: Context, tp: TrafficPolicy, waypoint: string): MeshT
       sectionName: "",
     },
     waypoints: [waypoint],
-    connectionPool: cp
-      ? defined({
-          maxConnections: cp.tcp?.maxConnections,
-          connectTimeoutMs: ms(cp.tcp?.connectTimeout),
-          maxPendingRequests: cp.http?.maxPendingRequests,
-          maxRequests: cp.http?.maxRequests,
-          maxRequestsPerConnection: cp.http?.maxRequestsPerConnection,
-          idleTimeoutMs: ms(cp.http?.idleTimeout),
-        })
-      : undefined,
+    connectionLimits: s.connectionLimits ? defined({ ...s.connectionLimits }) : undefined,
     outlierDetection: od
       ? defined({
-          consecutive5xxErrors: od.consecutive5xxErrors,
-          consecutiveGatewayErrors: od.consecutiveGatewayErrors,
+          consecutive5xx: od.consecutive5xxErrors,
           intervalMs: ms(od.interval),
           baseEjectionTimeMs: ms(od.baseEjectionTime),
           maxEjectionPercent: od.maxEjectionPercent,
+          disabled: od.disabled,
         })
       : undefined,
-    circuitBreaker: s.circuitBreaker ? defined({ ...s.circuitBreaker }) : undefined,
-    retry: r
-      ? defined({
-          attempts: r.attempts,
-          perTryTimeoutMs: ms(r.perTryTimeout),
-          retryOn: r.retryOn ?? [],
-          backoffBaseMs: ms(r.backoffBaseInterval),
-          budgetPercent: r.budget?.percent,
-          budgetMinRetriesPerSecond: r.budget?.minRetriesPerSecond,
-        })
+    retryBudget: s.retryBudget ? defined({ ...s.retryBudget }) : undefined,
+    // `requests` per `unit`, with a bucket of `burst` (default: one unit's worth).
+    localRateLimit: rl
+      ? { maxTokens: rl.burst ?? rl.requests, tokensPerFill: rl.requests, fillIntervalMs: UNIT_MS[rl.unit] }
       : undefined,
-    localRateLimit: s.rateLimit ? defined({ ...s.rateLimit.local }) : undefined,
     faultInjection: fi
       ? defined({
           delay: fi.delay
-            ? { fixedDelayMs: durationToMs(fi.delay.fixedDelay), percent: fi.delay.percent }
+            ? { percent: fi.delay.percent, fixedDelayMs: durationToMs(fi.delay.fixedDelay) }
             : undefined,
           abort: fi.abort ? defined({ ...fi.abort }) : undefined,
         })
       : undefined,
-    loadBalancer: s.loadBalancer ? defined({ ...s.loadBalancer }) : undefined,
-    cache: s.cache
+    loadBalancer: lb
       ? defined({
-          maxEntries: s.cache.maxEntries,
-          maxBodyBytes: s.cache.maxBodyBytes,
-          defaultTtlMs: ms(s.cache.defaultTtl),
+          algorithm: lb.algorithm,
+          hashKey: lb.hashKey ? hashKey(lb.hashKey) : undefined,
+          ringSize: lb.ringSize,
+        })
+      : undefined,
+    responseCaching: s.responseCaching
+      ? defined({
+          enabled: true as const,
+          maxTtlMs: ms(s.responseCaching.maxTtl),
+          maxBodyBytes: s.responseCaching.maxBodyBytes,
+          maxTotalBytes: s.responseCaching.maxTotalBytes,
         })
       : undefined,
   });
