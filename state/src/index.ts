@@ -68,3 +68,4 @@ export {
   type InboundReason,
   type PeerAuthenticationDecision,
 } from "./decisions/inbound.js";
+export * from "./xds/index.js";

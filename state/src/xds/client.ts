@@ -1,0 +1,350 @@
+// The delta xDS client (DESIGN §6): one ADS stream to the controller, per-type handlers, per
+// resource validation (one bad resource is NACKed, the others apply), ACK/NACK by nonce, and
+// `initial_resource_versions` on reconnect so a restarted stream is not sent what it already has.
+import { EventEmitter } from "node:events";
+import { createSecureContext } from "node:tls";
+import * as grpc from "@grpc/grpc-js";
+import { create, fromJson, type MessageInitShape } from "@bufbuild/protobuf";
+import { anyPack, StructSchema } from "@bufbuild/protobuf/wkt";
+import {
+  AdsClient,
+  DeltaDiscoveryRequestSchema,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+} from "@weft/api";
+import { Backoff, type BackoffOptions, type Logger } from "@weft/core";
+import type { DecodedResource, ResourceRejection, XdsTypeHandler } from "./handlers.js";
+
+/** Struct field of the NACK detail naming rejected resources (the controller reads it). */
+export const NACK_REJECTED_FIELD = "rejected";
+/** google.rpc.Code INVALID_ARGUMENT. */
+const INVALID_ARGUMENT = 3;
+/** How many rejections the human-readable NACK message lists before "and N more". */
+const NACK_MESSAGE_LIMIT = 5;
+
+export type XdsCredentials =
+  | { readonly kind: "insecure" }
+  | {
+      readonly kind: "tls";
+      /** PEM trust bundle the controller's serving certificate must chain to. */
+      readonly ca: string | Buffer;
+      /** Client certificate chain and key (PEM), when the client has an identity. */
+      readonly cert?: string | Buffer;
+      readonly key?: string | Buffer;
+      /** Name to verify in the server certificate; default `weft-controller.weft-system.svc`. */
+      readonly serverName?: string;
+    };
+
+export const DEFAULT_CONTROLLER_NAME = "weft-controller.weft-system.svc";
+
+export interface DeltaXdsClientOptions {
+  /** `host:port` of the controller's xDS endpoint. */
+  readonly address: string;
+  readonly credentials: XdsCredentials;
+  /** envoy Node: `id` names this client in the controller's logs and config dump. */
+  readonly node: { readonly id: string; readonly cluster?: string };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers of different resource types
+  readonly handlers: readonly XdsTypeHandler<any>[];
+  readonly backoff?: BackoffOptions;
+  readonly logger?: Pick<Logger, "info" | "warn" | "debug">;
+  /** Extra grpc-js channel options (tests). */
+  readonly channelOptions?: grpc.ChannelOptions;
+}
+
+export interface XdsClientEvents {
+  connected: [];
+  disconnected: [{ readonly reason: string }];
+  /** A response arrived (before it is applied). */
+  response: [
+    {
+      readonly typeUrl: string;
+      readonly nonce: string;
+      readonly resources: number;
+      readonly removed: number;
+    },
+  ];
+  applied: [
+    {
+      readonly typeUrl: string;
+      readonly nonce: string;
+      readonly upserted: readonly string[];
+      readonly removed: readonly string[];
+    },
+  ];
+  nacked: [
+    { readonly typeUrl: string; readonly nonce: string; readonly rejected: readonly ResourceRejection[] },
+  ];
+}
+
+export interface XdsClientStats {
+  responses: number;
+  resourcesReceived: number;
+  removalsReceived: number;
+  acks: number;
+  nacks: number;
+  connects: number;
+}
+
+interface TypeSlot {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see DeltaXdsClientOptions.handlers
+  readonly handler: XdsTypeHandler<any>;
+  /** Versions applied, for initial_resource_versions on reconnect. */
+  readonly versions: Map<string, string>;
+  names: Set<string> | "*";
+}
+
+function channelCredentials(c: XdsCredentials): {
+  creds: grpc.ChannelCredentials;
+  options: grpc.ChannelOptions;
+} {
+  if (c.kind === "insecure") return { creds: grpc.credentials.createInsecure(), options: {} };
+  // One SecureContext per identity (DESIGN §12), TLS 1.3 only (DESIGN §5).
+  const context = createSecureContext({
+    ca: c.ca,
+    ...(c.cert !== undefined ? { cert: c.cert } : {}),
+    ...(c.key !== undefined ? { key: c.key } : {}),
+    minVersion: "TLSv1.3",
+  });
+  const serverName = c.serverName ?? DEFAULT_CONTROLLER_NAME;
+  return {
+    creds: grpc.credentials.createFromSecureContext(context),
+    options: { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName },
+  };
+}
+
+export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
+  readonly stats: XdsClientStats = {
+    responses: 0,
+    resourcesReceived: 0,
+    removalsReceived: 0,
+    acks: 0,
+    nacks: 0,
+    connects: 0,
+  };
+  readonly #opts: DeltaXdsClientOptions;
+  readonly #slots = new Map<string, TypeSlot>();
+  readonly #client: AdsClient;
+  readonly #backoff: Backoff;
+  #call: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #connected = false;
+  #closed = false;
+
+  constructor(opts: DeltaXdsClientOptions) {
+    super();
+    this.#opts = opts;
+    for (const h of opts.handlers) {
+      const names = h.names === undefined || h.names === "*" ? "*" : new Set(h.names);
+      this.#slots.set(h.typeUrl, { handler: h, versions: new Map(), names });
+    }
+    const { creds, options } = channelCredentials(opts.credentials);
+    this.#client = new AdsClient(opts.address, creds, {
+      "grpc.max_receive_message_length": 64 << 20,
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      ...options,
+      ...opts.channelOptions,
+    });
+    this.#backoff = new Backoff(opts.backoff ?? { baseMs: 200, maxMs: 15_000, jitter: "full" });
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Versions this client holds for a type (what it would send as initial_resource_versions). */
+  versions(typeUrl: string): ReadonlyMap<string, string> {
+    return this.#slots.get(typeUrl)?.versions ?? new Map();
+  }
+
+  /** Opens the stream; reconnects with jittered backoff until close(). */
+  start(): void {
+    if (this.#closed || this.#call !== undefined) return;
+    this.#open();
+  }
+
+  /** Adds names to a named subscription. */
+  subscribe(typeUrl: string, names: readonly string[]): void {
+    const slot = this.#slot(typeUrl);
+    if (slot.names === "*") return;
+    const added = names.filter((n) => !(slot.names as Set<string>).has(n));
+    for (const n of added) slot.names.add(n);
+    if (added.length > 0) this.#send({ typeUrl, resourceNamesSubscribe: added });
+  }
+
+  unsubscribe(typeUrl: string, names: readonly string[]): void {
+    const slot = this.#slot(typeUrl);
+    if (slot.names === "*") return;
+    const removed = names.filter((n) => (slot.names as Set<string>).delete(n));
+    if (removed.length === 0) return;
+    // The client stops holding them; tell the handler so its state matches.
+    slot.handler.apply([], removed);
+    for (const n of removed) slot.versions.delete(n);
+    this.#send({ typeUrl, resourceNamesUnsubscribe: removed });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const call = this.#call;
+    this.#call = undefined;
+    if (call !== undefined) {
+      call.removeAllListeners("data");
+      call.cancel();
+    }
+    this.#client.close();
+    if (this.#connected) {
+      this.#connected = false;
+      this.emit("disconnected", { reason: "closed" });
+    }
+    await Promise.resolve();
+  }
+
+  #slot(typeUrl: string): TypeSlot {
+    const slot = this.#slots.get(typeUrl);
+    if (slot === undefined) throw new Error(`no handler for xDS type ${typeUrl}`);
+    return slot;
+  }
+
+  #send(init: MessageInitShape<typeof DeltaDiscoveryRequestSchema>): void {
+    this.#call?.write(create(DeltaDiscoveryRequestSchema, init));
+  }
+
+  #open(): void {
+    const call = this.#client.deltaAggregatedResources();
+    this.#call = call;
+    let first = true;
+    let ended = false;
+    const onEnd = (reason: string): void => {
+      if (ended) return;
+      ended = true;
+      if (this.#call === call) this.#call = undefined;
+      const wasConnected = this.#connected;
+      this.#connected = false;
+      if (wasConnected) this.emit("disconnected", { reason });
+      if (this.#closed) return;
+      const delay = this.#backoff.next();
+      this.#opts.logger?.info({ reason, retryInMs: delay }, "xDS stream ended; reconnecting");
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (!this.#closed) this.#open();
+      }, delay);
+    };
+    call.on("data", (res: DeltaDiscoveryResponse) => {
+      if (first) {
+        first = false;
+        this.#backoff.reset();
+      }
+      this.#onResponse(res);
+    });
+    call.on("error", (err: grpc.ServiceError) =>
+      onEnd(`${grpc.status[err.code] ?? err.code}: ${err.details}`),
+    );
+    call.on("end", () => onEnd("server ended the stream"));
+    call.on("status", (s: grpc.StatusObject) => onEnd(`${grpc.status[s.code] ?? s.code}: ${s.details}`));
+
+    // One initial request per type, carrying what this client already holds.
+    let node = true;
+    for (const [typeUrl, slot] of this.#slots) {
+      this.#send({
+        typeUrl,
+        ...(node ? { node: { id: this.#opts.node.id, cluster: this.#opts.node.cluster ?? "" } } : {}),
+        resourceNamesSubscribe: slot.names === "*" ? [] : [...slot.names],
+        initialResourceVersions: Object.fromEntries(slot.versions),
+      });
+      node = false;
+    }
+    this.stats.connects++;
+    this.#connected = true;
+    this.emit("connected");
+  }
+
+  #onResponse(res: DeltaDiscoveryResponse): void {
+    const slot = this.#slots.get(res.typeUrl);
+    this.stats.responses++;
+    this.stats.resourcesReceived += res.resources.length;
+    this.stats.removalsReceived += res.removedResources.length;
+    this.emit("response", {
+      typeUrl: res.typeUrl,
+      nonce: res.nonce,
+      resources: res.resources.length,
+      removed: res.removedResources.length,
+    });
+    if (slot === undefined) {
+      this.#nack(res.typeUrl, res.nonce, [
+        { name: "*", reason: `this client did not subscribe to ${res.typeUrl}` },
+      ]);
+      return;
+    }
+    // Phase one: decode each resource on its own; a bad one is rejected, the rest continue.
+    const rejected: ResourceRejection[] = [];
+    const upserts: DecodedResource<unknown>[] = [];
+    for (const r of res.resources) {
+      try {
+        if (r.resource === undefined) throw new Error("resource has no body");
+        upserts.push({ name: r.name, version: r.version, value: slot.handler.decode(r.name, r.resource) });
+      } catch (err) {
+        rejected.push({ name: r.name, reason: (err as Error).message });
+      }
+    }
+    // Phase two: one atomic apply of everything valid.
+    let applyRejected: readonly ResourceRejection[];
+    try {
+      applyRejected = slot.handler.apply(upserts, res.removedResources);
+    } catch (err) {
+      // A handler failure rejects the whole response: nothing of it is recorded as held.
+      applyRejected = upserts.map((u) => ({
+        name: u.name,
+        reason: `apply failed: ${(err as Error).message}`,
+      }));
+    }
+    rejected.push(...applyRejected);
+    const bad = new Set(applyRejected.map((r) => r.name));
+    const upserted: string[] = [];
+    for (const u of upserts) {
+      if (bad.has(u.name)) continue;
+      slot.versions.set(u.name, u.version);
+      upserted.push(u.name);
+    }
+    for (const name of res.removedResources) slot.versions.delete(name);
+    if (upserted.length > 0 || res.removedResources.length > 0) {
+      this.emit("applied", {
+        typeUrl: res.typeUrl,
+        nonce: res.nonce,
+        upserted,
+        removed: res.removedResources,
+      });
+    }
+    if (rejected.length === 0) {
+      this.stats.acks++;
+      this.#send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
+    } else {
+      this.#nack(res.typeUrl, res.nonce, rejected);
+    }
+  }
+
+  #nack(typeUrl: string, nonce: string, rejected: readonly ResourceRejection[]): void {
+    this.stats.nacks++;
+    const listed = rejected
+      .slice(0, NACK_MESSAGE_LIMIT)
+      .map((r) => `${r.name}: ${r.reason}`)
+      .join("; ");
+    const more =
+      rejected.length > NACK_MESSAGE_LIMIT ? `; and ${rejected.length - NACK_MESSAGE_LIMIT} more` : "";
+    const message = `rejected ${rejected.length} resource(s), the others were applied: ${listed}${more}`;
+    this.#opts.logger?.warn({ typeUrl, nonce, rejected }, "NACKing xDS response");
+    const detail = anyPack(
+      StructSchema,
+      fromJson(StructSchema, {
+        [NACK_REJECTED_FIELD]: Object.fromEntries(rejected.map((r) => [r.name, r.reason])),
+      }),
+    );
+    this.#send({
+      typeUrl,
+      responseNonce: nonce,
+      errorDetail: { code: INVALID_ARGUMENT, message, details: [detail] },
+    });
+    this.emit("nacked", { typeUrl, nonce, rejected });
+  }
+}
