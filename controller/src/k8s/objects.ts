@@ -66,9 +66,19 @@ const servicePort = z.object({
   protocol: z.enum(["TCP", "UDP", "SCTP"]).optional(),
   appProtocol: str.optional(),
   targetPort: z
-    .union([portNumber, z.string().min(1)], {
-      error: msg("expected a port number or a container port name", "use e.g. 8080 or http"),
-    })
+    .union(
+      [
+        portNumber,
+        z
+          .string()
+          .min(1, {
+            error: msg("empty targetPort", "use a port number like 8080 or a container port name like http"),
+          }),
+      ],
+      {
+        error: msg("expected a port number or a container port name", "use e.g. 8080 or http"),
+      },
+    )
     .optional(),
 });
 
