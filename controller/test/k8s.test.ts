@@ -77,7 +77,7 @@ const INVALID: [string, unknown, string, RegExp][] = [
       spec: { ports: [{ port: 80, targetPort: "" }] },
     },
     "spec.ports[0].targetPort",
-    /8080 or http/,
+    /container port name/,
   ],
   [
     "missing port",
