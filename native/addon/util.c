@@ -315,5 +315,15 @@ bool weft_fd_is_anon(int fd, const char *kind)
 	if (n < 0)
 		return false;
 	target[n] = '\0';
-	return strstr(target, kind) != NULL;
+	/* The kernel names link inodes "bpf_link" when created and "bpf-link" when re-opened from a
+	 * pin: compare with '_' and '-' treated alike. */
+	for (char *c = target; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	char want[32];
+	snprintf(want, sizeof want, "%s", kind);
+	for (char *c = want; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	return strstr(target, want) != NULL;
 }

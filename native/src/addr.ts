@@ -72,7 +72,7 @@ export function readAddr(buf: Buffer, offset = 0, family: 4 | 6 = 6): string {
   // RFC 5952: compress the longest run (of 2 or more) of zero groups.
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

@@ -135,9 +135,14 @@ export function native(): NativeBinding {
   if (loaded !== undefined) return loaded;
   const path = addonPath();
   if (path === undefined) {
-    throw weftError("WEFT_E_BPF", "the native addon build/weft_native.node of @weft/native is not built", undefined, {
-      fix: "build it with `npm run -w @weft/native build:native` (needs libbpf-dev, gcc, make)",
-    });
+    throw weftError(
+      "WEFT_E_BPF",
+      "the native addon build/weft_native.node of @weft/native is not built",
+      undefined,
+      {
+        fix: "build it with `npm run -w @weft/native build:native` (needs libbpf-dev, gcc, make)",
+      },
+    );
   }
   loaded = createRequire(import.meta.url)(path) as NativeBinding;
   return loaded;

@@ -48,7 +48,10 @@ function encodeRodata(v: RodataVar, value: RodataValue): Buffer {
   const b = Buffer.alloc(v.size);
   const n = typeof value === "boolean" ? (value ? 1n : 0n) : BigInt(value);
   if (n < 0n || n >= 1n << BigInt(8 * v.size)) {
-    throw weftError("WEFT_E_INVALID_INPUT", `.rodata '${v.name}' (${v.size} bytes) cannot hold ${String(value)}`);
+    throw weftError(
+      "WEFT_E_INVALID_INPUT",
+      `.rodata '${v.name}' (${v.size} bytes) cannot hold ${String(value)}`,
+    );
   }
   for (let i = 0; i < v.size; i++) b[i] = Number((n >> BigInt(8 * i)) & 0xffn);
   return b;
@@ -73,7 +76,9 @@ export class BpfObject {
     const name = basename(path);
     const pinRoot = options.pinRoot === undefined ? undefined : ensurePinRoot(options.pinRoot);
     const n = native();
-    const handle = wrapNative(`cannot open bpf object ${path}`, "bpf", () => n.objectOpen(path, pinRoot ?? null));
+    const handle = wrapNative(`cannot open bpf object ${path}`, "bpf", () =>
+      n.objectOpen(path, pinRoot ?? null),
+    );
     try {
       const rodata = Object.entries(options.rodata ?? {});
       if (rodata.length > 0) {
@@ -81,7 +86,10 @@ export class BpfObject {
         for (const [key, value] of rodata) {
           const v = vars.get(key);
           if (v === undefined) {
-            throw weftError("WEFT_E_BPF", `${name} has no .rodata variable '${key}' (has: ${[...vars.keys()].join(", ") || "none"})`);
+            throw weftError(
+              "WEFT_E_BPF",
+              `${name} has no .rodata variable '${key}' (has: ${[...vars.keys()].join(", ") || "none"})`,
+            );
           }
           n.objectSetRodata(handle, key, encodeRodata(v, value));
         }
@@ -115,14 +123,21 @@ export class BpfObject {
   program(name: string): BpfProgram {
     const info = this.programs().find((p) => p.name === name);
     if (info === undefined) {
-      throw weftError("WEFT_E_BPF", `${basename(this.path)} has no program '${name}' (has: ${this.programs().map((p) => p.name).join(", ")})`);
+      throw weftError(
+        "WEFT_E_BPF",
+        `${basename(this.path)} has no program '${name}' (has: ${this.programs()
+          .map((p) => p.name)
+          .join(", ")})`,
+      );
     }
     return new BpfProgram(this, info);
   }
 
   /** A map of this object, with its own fd (close it independently). */
   map<K, V>(name: string, codecs: MapCodecs<K, V>): BpfMap<K, V> {
-    const handle = wrapNative(`cannot find map '${name}' in ${basename(this.path)}`, "bpf", () => native().objectMap(this.handle, name));
+    const handle = wrapNative(`cannot find map '${name}' in ${basename(this.path)}`, "bpf", () =>
+      native().objectMap(this.handle, name),
+    );
     return BpfMap.fromHandle(handle, codecs);
   }
 
@@ -151,8 +166,10 @@ export class BpfProgram {
 
   /** Attach to a cgroup v2 directory (connect4/6, sockops, getpeername, ...). */
   attachCgroup(cgroupPath: string): BpfLink {
-    const fd = wrapNative(`cannot attach ${this.type} program ${this.name} to cgroup ${cgroupPath}`, "bpf", () =>
-      native().attachCgroup(this.object.handle, this.name, cgroupPath),
+    const fd = wrapNative(
+      `cannot attach ${this.type} program ${this.name} to cgroup ${cgroupPath}`,
+      "bpf",
+      () => native().attachCgroup(this.object.handle, this.name, cgroupPath),
     );
     return new BpfLink(fd, `${this.name}@${cgroupPath}`);
   }
@@ -181,7 +198,11 @@ export class BpfLink {
   constructor(fd: number, description: string) {
     this.#fd = fd;
     this.description = description;
-    leaks.register(this, { what: `BpfLink ${description} (fd ${fd})`, close: () => native().closeFd(fd) }, this);
+    leaks.register(
+      this,
+      { what: `BpfLink ${description} (fd ${fd})`, close: () => native().closeFd(fd) },
+      this,
+    );
   }
 
   /** Re-open a link pinned at `path` (after a restart). */
@@ -206,7 +227,9 @@ export class BpfLink {
 
   /** Pin at `path` (inside bpffs) so the attachment outlives this process. */
   pin(path: string): void {
-    wrapNative(`cannot pin link ${this.description} at ${path}`, "bpf", () => native().linkPin(this.fd, path));
+    wrapNative(`cannot pin link ${this.description} at ${path}`, "bpf", () =>
+      native().linkPin(this.fd, path),
+    );
   }
 
   /** Atomically replace the attached program. */
@@ -255,7 +278,10 @@ export class BpfMap<K, V> {
     this.#codecs = codecs;
     this.info = native().mapInfo(handle);
     const { key, value } = codecs;
-    if ((key.size !== undefined && key.size !== this.info.keySize) || (value.size !== undefined && value.size !== this.info.valueBufSize)) {
+    if (
+      (key.size !== undefined && key.size !== this.info.keySize) ||
+      (value.size !== undefined && value.size !== this.info.valueBufSize)
+    ) {
       native().mapClose(handle);
       throw weftError(
         "WEFT_E_BPF",
@@ -289,13 +315,20 @@ export class BpfMap<K, V> {
   }
 
   lookup(key: K): V | undefined {
-    const raw = wrapNative(`cannot look up in map ${this.info.name}`, "bpf", () => native().mapLookup(this.#h, this.#codecs.key.encode(key)));
+    const raw = wrapNative(`cannot look up in map ${this.info.name}`, "bpf", () =>
+      native().mapLookup(this.#h, this.#codecs.key.encode(key)),
+    );
     return raw === null ? undefined : this.#codecs.value.decode(raw);
   }
 
   update(key: K, value: V, flag: UpdateFlag = "any"): void {
     wrapNative(`cannot update map ${this.info.name}`, "bpf", () =>
-      native().mapUpdate(this.#h, this.#codecs.key.encode(key), this.#codecs.value.encode(value), UPDATE_FLAGS[flag]),
+      native().mapUpdate(
+        this.#h,
+        this.#codecs.key.encode(key),
+        this.#codecs.value.encode(value),
+        UPDATE_FLAGS[flag],
+      ),
     );
   }
 
@@ -308,7 +341,9 @@ export class BpfMap<K, V> {
 
   /** Returns false when there was no such key. */
   delete(key: K): boolean {
-    return wrapNative(`cannot delete from map ${this.info.name}`, "bpf", () => native().mapDelete(this.#h, this.#codecs.key.encode(key)));
+    return wrapNative(`cannot delete from map ${this.info.name}`, "bpf", () =>
+      native().mapDelete(this.#h, this.#codecs.key.encode(key)),
+    );
   }
 
   /** Lookup and delete: how ztunnel consumes weft_orig_conn entries. */

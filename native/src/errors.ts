@@ -15,7 +15,11 @@ export interface WeftNativeError extends Error {
 }
 
 export function isWeftNativeError(value: unknown): value is WeftNativeError {
-  return value instanceof Error && value.name === "WeftNativeError" && typeof (value as { code?: unknown }).code === "string";
+  return (
+    value instanceof Error &&
+    value.name === "WeftNativeError" &&
+    typeof (value as { code?: unknown }).code === "string"
+  );
 }
 
 /** Which subsystem an operation belongs to: decides the error code and the fix. */
@@ -38,7 +42,10 @@ function classify(err: WeftNativeError, domain: Domain): { code: WeftErrorCode; 
         fix: "mount bpffs (mount -t bpf bpf /sys/fs/bpf) and use a pin root inside it, e.g. /sys/fs/bpf/weft",
       };
     case "ENOTNETNS":
-      return { code: "WEFT_E_NETNS", fix: "pass a network namespace file: /proc/<pid>/ns/net or /run/netns/<name>" };
+      return {
+        code: "WEFT_E_NETNS",
+        fix: "pass a network namespace file: /proc/<pid>/ns/net or /run/netns/<name>",
+      };
     case "EADDRINUSE":
       return { code: "WEFT_E_PORT_IN_USE" };
     default:
@@ -53,10 +60,16 @@ function classify(err: WeftNativeError, domain: Domain): { code: WeftErrorCode; 
         fix: "check that the path in the message exists: objects are built by make -C bpf; a pod's cgroup or netns is gone once the pod is",
       };
     case "EBADF":
-      return { code, fix: "keep the object, map, link or fd open while it is in use (it was closed already)" };
+      return {
+        code,
+        fix: "keep the object, map, link or fd open while it is in use (it was closed already)",
+      };
     case "EINVAL":
       return domain === "bpf"
-        ? { code, fix: "attach cgroup programs with attachCgroup to a cgroup v2 directory and sk_lookup with attachNetns to a netns file" }
+        ? {
+            code,
+            fix: "attach cgroup programs with attachCgroup to a cgroup v2 directory and sk_lookup with attachNetns to a netns file",
+          }
         : { code };
     default:
       return { code };

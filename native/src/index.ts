@@ -1,7 +1,23 @@
 // @weft/native: eBPF objects, maps and links, sockets inside pod network namespaces, and cookies.
 // See DESIGN §4 and bpf/include/maps.h for what the maps hold.
-export { BpfLink, BpfMap, BpfObject, BpfProgram, type LoadOptions, type MapCodecs, type RodataValue, type UpdateFlag } from "./bpf.js";
-export type { LinkInfo, MapInfo, ObjectMapInfo, ProgramInfo, TestRunOptions, TestRunResult } from "./binding.js";
+export {
+  BpfLink,
+  BpfMap,
+  BpfObject,
+  BpfProgram,
+  type LoadOptions,
+  type MapCodecs,
+  type RodataValue,
+  type UpdateFlag,
+} from "./bpf.js";
+export type {
+  LinkInfo,
+  MapInfo,
+  ObjectMapInfo,
+  ProgramInfo,
+  TestRunOptions,
+  TestRunResult,
+} from "./binding.js";
 export { ADDR_LEN, addrFamily, encodeAddr, isV4Mapped, readAddr, writeAddr } from "./addr.js";
 export {
   AF_INET,

@@ -24,7 +24,11 @@ export interface MapSpec<K, V> extends MapCodecs<K, V> {
   readonly name: string;
 }
 
-function spec<K, V>(name: string, key: MapCodecs<K, V>["key"], value: MapCodecs<K, V>["value"]): MapSpec<K, V> {
+function spec<K, V>(
+  name: string,
+  key: MapCodecs<K, V>["key"],
+  value: MapCodecs<K, V>["value"],
+): MapSpec<K, V> {
   return { name, key, value };
 }
 

@@ -17,7 +17,8 @@ export function namedNetnsPath(name: string): string {
 }
 
 function describe(o: SocketInNetnsOptions): string {
-  const where = o.address === undefined ? "" : ` on ${o.family === 6 ? `[${o.address}]` : o.address}:${o.port ?? 0}`;
+  const where =
+    o.address === undefined ? "" : ` on ${o.family === 6 ? `[${o.address}]` : o.address}:${o.port ?? 0}`;
   return `${o.type}${o.family === 6 ? "6" : "4"} socket${where}`;
 }
 
@@ -62,7 +63,9 @@ export function socketCookie(fd: number): bigint {
 
 /** SO_NETNS_COOKIE of a socket: the cookie of the network namespace it lives in. */
 export function socketNetnsCookie(fd: number): bigint {
-  return wrapNative(`cannot read the netns cookie of socket fd ${fd}`, "netns", () => native().socketNetnsCookie(fd));
+  return wrapNative(`cannot read the netns cookie of socket fd ${fd}`, "netns", () =>
+    native().socketNetnsCookie(fd),
+  );
 }
 
 /** Close an fd this process owns (e.g. one from socketInNetns that was not handed to net). */

@@ -27,9 +27,14 @@ export function ensurePinRoot(pinRoot: string): string {
   const root = resolve(pinRoot);
   const existing = nearestExisting(root);
   if (!isOnBpffs(existing)) {
-    throw weftError("WEFT_E_CAPABILITY", `pin root ${root} is not on a bpffs mount (${existing} is not bpffs)`, { pinRoot: root }, {
-      fix: "mount bpffs (mount -t bpf bpf /sys/fs/bpf) and use a pin root inside it, e.g. /sys/fs/bpf/weft",
-    });
+    throw weftError(
+      "WEFT_E_CAPABILITY",
+      `pin root ${root} is not on a bpffs mount (${existing} is not bpffs)`,
+      { pinRoot: root },
+      {
+        fix: "mount bpffs (mount -t bpf bpf /sys/fs/bpf) and use a pin root inside it, e.g. /sys/fs/bpf/weft",
+      },
+    );
   }
   if (existing !== root) mkdirSync(root, { recursive: true });
   return root;

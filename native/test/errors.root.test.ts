@@ -7,7 +7,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { isWeftError, type WeftErrorCode } from "@weft/core";
-import { BpfLink, BpfMap, BpfObject, WEFT_MAPS, bytes, closeFd, isWeftNativeError, nativeCode, netnsCookie, socketInNetns, u32 } from "@weft/native";
+import {
+  BpfLink,
+  BpfMap,
+  BpfObject,
+  WEFT_MAPS,
+  bytes,
+  closeFd,
+  isWeftNativeError,
+  nativeCode,
+  netnsCookie,
+  socketInNetns,
+  u32,
+} from "@weft/native";
 import { Cleanup, REPO, bpfObject, capable, makePinRoot, rootMissing } from "./support.js";
 
 // The raw addon, to check the WeftNativeError shape itself (the wrapper validates types first).
@@ -33,7 +45,7 @@ function weftErr(code: WeftErrorCode, native?: string): (e: unknown) => boolean 
   };
 }
 
-describe("native errors", () => {
+void describe("native errors", () => {
   const cleanup = new Cleanup();
   let pinRoot = "";
   let tmp = "";
@@ -48,7 +60,7 @@ describe("native errors", () => {
   });
   after(() => cleanup.run());
 
-  it("wrong argument types are EINVAL, never a crash", (t) => {
+  void it("wrong argument types are EINVAL, never a crash", (t) => {
     if (!capable(t, rootMissing())) return;
     assert.throws(() => raw.objectOpen?.(42, null), nativeErr("EINVAL"));
     assert.throws(() => raw.objectOpen?.("", null), nativeErr("EINVAL"));
@@ -57,12 +69,21 @@ describe("native errors", () => {
     assert.throws(() => raw.attachCgroup?.(undefined, "p", "/x"), nativeErr("EINVAL"));
     assert.throws(() => raw.closeFd?.(-1), nativeErr("EINVAL"));
     assert.throws(() => raw.closeFd?.(1.5), nativeErr("EINVAL"));
-    assert.throws(() => raw.socketInNetns?.("/proc/self/ns/net", { family: 5, type: "tcp" }, () => {}), nativeErr("EINVAL"));
-    assert.throws(() => raw.socketInNetns?.("/proc/self/ns/net", { family: 4, type: "tcp" }, "nope"), nativeErr("EINVAL"));
-    assert.throws(() => raw.socketInNetns?.("/proc/self/ns/net", { family: 4, type: "tcp", address: "::1" }, () => {}), nativeErr("EINVAL"));
+    assert.throws(
+      () => raw.socketInNetns?.("/proc/self/ns/net", { family: 5, type: "tcp" }, () => {}),
+      nativeErr("EINVAL"),
+    );
+    assert.throws(
+      () => raw.socketInNetns?.("/proc/self/ns/net", { family: 4, type: "tcp" }, "nope"),
+      nativeErr("EINVAL"),
+    );
+    assert.throws(
+      () => raw.socketInNetns?.("/proc/self/ns/net", { family: 4, type: "tcp", address: "::1" }, () => {}),
+      nativeErr("EINVAL"),
+    );
   });
 
-  it("a bad object path is ENOENT (WEFT_E_BPF)", (t) => {
+  void it("a bad object path is ENOENT (WEFT_E_BPF)", (t) => {
     if (!capable(t, rootMissing())) return;
     assert.throws(() => raw.objectOpen?.("/nonexistent/x.bpf.o", null), nativeErr("ENOENT"));
     assert.throws(() => BpfObject.load("/nonexistent/x.bpf.o"), weftErr("WEFT_E_BPF", "ENOENT"));
@@ -71,30 +92,45 @@ describe("native errors", () => {
     assert.throws(() => BpfObject.load(junk), weftErr("WEFT_E_BPF"));
   });
 
-  it("a missing map or program name is ENOENT", (t) => {
+  void it("a missing map or program name is ENOENT", (t) => {
     if (!capable(t, rootMissing())) return;
     const obj = BpfObject.load(bpfObject("connect"), { pinRoot });
     try {
       assert.throws(() => obj.map("no_such_map", { key: u32, value: u32 }), weftErr("WEFT_E_BPF", "ENOENT"));
       assert.throws(() => obj.program("no_such_prog"), weftErr("WEFT_E_BPF"));
       assert.throws(() => raw.objectProgFd?.(obj.handle, "no_such_prog"), nativeErr("ENOENT"));
-      assert.throws(() => BpfObject.load(bpfObject("connect"), { pinRoot, rodata: { no_such_var: 1 } }), weftErr("WEFT_E_BPF"));
-      assert.throws(() => BpfObject.load(bpfObject("connect"), { pinRoot, rodata: { outbound_port: 70000 } }), weftErr("WEFT_E_INVALID_INPUT"));
+      assert.throws(
+        () => BpfObject.load(bpfObject("connect"), { pinRoot, rodata: { no_such_var: 1 } }),
+        weftErr("WEFT_E_BPF"),
+      );
+      assert.throws(
+        () => BpfObject.load(bpfObject("connect"), { pinRoot, rodata: { outbound_port: 70000 } }),
+        weftErr("WEFT_E_INVALID_INPUT"),
+      );
     } finally {
       obj.close();
     }
   });
 
-  it("wrong key/value sizes are refused with the sizes named", (t) => {
+  void it("wrong key/value sizes are refused with the sizes named", (t) => {
     if (!capable(t, rootMissing())) return;
     const obj = BpfObject.load(bpfObject("connect"), { pinRoot });
     const stats = obj.map(WEFT_MAPS.podIps.name, { key: bytes(16), value: bytes(16) });
     try {
       assert.throws(() => stats.lookup(Buffer.alloc(3)), weftErr("WEFT_E_INVALID_INPUT", "EINVAL"));
-      assert.throws(() => stats.update(Buffer.alloc(16), Buffer.alloc(3)), weftErr("WEFT_E_INVALID_INPUT", "EINVAL"));
-      assert.throws(() => raw.mapUpdate?.(stats.handle, Buffer.alloc(16), Buffer.alloc(16), 9), nativeErr("EINVAL"));
+      assert.throws(
+        () => stats.update(Buffer.alloc(16), Buffer.alloc(3)),
+        weftErr("WEFT_E_INVALID_INPUT", "EINVAL"),
+      );
+      assert.throws(
+        () => raw.mapUpdate?.(stats.handle, Buffer.alloc(16), Buffer.alloc(16), 9),
+        nativeErr("EINVAL"),
+      );
       // A codec that disagrees with the kernel's map is caught when the map is opened.
-      assert.throws(() => obj.map("weft_orig_conn", { key: bytes(40), value: bytes(20) }), weftErr("WEFT_E_BPF"));
+      assert.throws(
+        () => obj.map("weft_orig_conn", { key: bytes(40), value: bytes(20) }),
+        weftErr("WEFT_E_BPF"),
+      );
       assert.throws(() => stats.setSocket(Buffer.alloc(16), 0), weftErr("WEFT_E_INVALID_INPUT"));
     } finally {
       stats.close();
@@ -102,7 +138,7 @@ describe("native errors", () => {
     }
   });
 
-  it("closed objects, maps, links and fds are EBADF", async (t) => {
+  void it("closed objects, maps, links and fds are EBADF", async (t) => {
     if (!capable(t, rootMissing())) return;
     const obj = BpfObject.load(bpfObject("connect"), { pinRoot });
     const handle = obj.handle;
@@ -127,16 +163,28 @@ describe("native errors", () => {
     assert.throws(() => link.fd, weftErr("WEFT_E_BPF"));
   });
 
-  it("attaching a program to the wrong kind of target is EINVAL", (t) => {
+  void it("attaching a program to the wrong kind of target is EINVAL", (t) => {
     if (!capable(t, rootMissing())) return;
     const lookup = BpfObject.load(bpfObject("sk_lookup"), { pinRoot });
     const connect = BpfObject.load(bpfObject("connect"), { pinRoot });
     try {
-      assert.throws(() => lookup.program("weft_sk_lookup").attachCgroup("/sys/fs/cgroup/unified"), weftErr("WEFT_E_BPF", "EINVAL"));
-      assert.throws(() => connect.program("weft_connect4").attachNetns("/proc/self/ns/net"), weftErr("WEFT_E_BPF", "EINVAL"));
+      assert.throws(
+        () => lookup.program("weft_sk_lookup").attachCgroup("/sys/fs/cgroup/unified"),
+        weftErr("WEFT_E_BPF", "EINVAL"),
+      );
+      assert.throws(
+        () => connect.program("weft_connect4").attachNetns("/proc/self/ns/net"),
+        weftErr("WEFT_E_BPF", "EINVAL"),
+      );
       // A directory that is not a cgroup v2 one, and a file that is not a netns.
-      assert.throws(() => connect.program("weft_connect4").attachCgroup(tmp), weftErr("WEFT_E_BPF", "EINVAL"));
-      assert.throws(() => lookup.program("weft_sk_lookup").attachNetns("/proc/self/ns/uts"), weftErr("WEFT_E_BPF", "EINVAL"));
+      assert.throws(
+        () => connect.program("weft_connect4").attachCgroup(tmp),
+        weftErr("WEFT_E_BPF", "EINVAL"),
+      );
+      assert.throws(
+        () => lookup.program("weft_sk_lookup").attachNetns("/proc/self/ns/uts"),
+        weftErr("WEFT_E_BPF", "EINVAL"),
+      );
       // connect4 has no kernel test_run.
       assert.throws(() => connect.program("weft_connect4").testRun({}), weftErr("WEFT_E_BPF"));
     } finally {
@@ -145,24 +193,36 @@ describe("native errors", () => {
     }
   });
 
-  it("a netns that does not exist is ENOENT (WEFT_E_NETNS / WEFT_E_BPF)", async (t) => {
+  void it("a netns that does not exist is ENOENT (WEFT_E_NETNS / WEFT_E_BPF)", async (t) => {
     if (!capable(t, rootMissing())) return;
     const lookup = BpfObject.load(bpfObject("sk_lookup"), { pinRoot });
     try {
-      assert.throws(() => lookup.program("weft_sk_lookup").attachNetns("/run/netns/weft-no-such-ns"), weftErr("WEFT_E_BPF", "ENOENT"));
+      assert.throws(
+        () => lookup.program("weft_sk_lookup").attachNetns("/run/netns/weft-no-such-ns"),
+        weftErr("WEFT_E_BPF", "ENOENT"),
+      );
     } finally {
       lookup.close();
     }
-    await assert.rejects(socketInNetns("/run/netns/weft-no-such-ns", { family: 4, type: "tcp" }), weftErr("WEFT_E_NETNS", "ENOENT"));
+    await assert.rejects(
+      socketInNetns("/run/netns/weft-no-such-ns", { family: 4, type: "tcp" }),
+      weftErr("WEFT_E_NETNS", "ENOENT"),
+    );
     await assert.rejects(netnsCookie("/run/netns/weft-no-such-ns"), weftErr("WEFT_E_NETNS", "ENOENT"));
     await assert.rejects(netnsCookie("/etc/hostname"), weftErr("WEFT_E_NETNS", "ENOTNETNS"));
     await assert.rejects(
-      socketInNetns("/proc/self/ns/net", { family: 4, type: "tcp", address: "192.0.2.77", port: 1, backlog: 1 }),
+      socketInNetns("/proc/self/ns/net", {
+        family: 4,
+        type: "tcp",
+        address: "192.0.2.77",
+        port: 1,
+        backlog: 1,
+      }),
       weftErr("WEFT_E_NETNS", "EADDRNOTAVAIL"),
     );
   });
 
-  it("a pin root outside bpffs names the missing mount (ENOTBPFFS)", (t) => {
+  void it("a pin root outside bpffs names the missing mount (ENOTBPFFS)", (t) => {
     if (!capable(t, rootMissing())) return;
     assert.throws(() => raw.objectOpen?.(bpfObject("connect"), tmp), nativeErr("ENOTBPFFS"));
     assert.throws(
@@ -178,6 +238,9 @@ describe("native errors", () => {
       obj.close();
     }
     assert.throws(() => BpfLink.unpin(join(pinRoot, "no-such-pin")), weftErr("WEFT_E_BPF", "ENOENT"));
-    assert.throws(() => BpfMap.openPinned(join(pinRoot, "no-such-map"), WEFT_MAPS.stats), weftErr("WEFT_E_BPF", "ENOENT"));
+    assert.throws(
+      () => BpfMap.openPinned(join(pinRoot, "no-such-map"), WEFT_MAPS.stats),
+      weftErr("WEFT_E_BPF", "ENOENT"),
+    );
   });
 });

@@ -34,7 +34,10 @@ function bpftoolMissing(): string | undefined {
 }
 
 function loadBtf(file: string): Map<number, BtfType> {
-  const json = execFileSync("bpftool", ["btf", "dump", "file", file, "-j"], { encoding: "utf8", maxBuffer: 256 << 20 });
+  const json = execFileSync("bpftool", ["btf", "dump", "file", file, "-j"], {
+    encoding: "utf8",
+    maxBuffer: 256 << 20,
+  });
   const { types } = JSON.parse(json) as { types: BtfType[] };
   return new Map(types.map((t) => [t.id, t]));
 }
@@ -62,12 +65,20 @@ function sizeOf(types: Map<number, BtfType>, id: number): number {
   }
 }
 
-function checkLayout(types: Map<number, BtfType>, layout: StructLayout, renames: Record<string, string> = {}): void {
+function checkLayout(
+  types: Map<number, BtfType>,
+  layout: StructLayout,
+  renames: Record<string, string> = {},
+): void {
   const struct = [...types.values()].find((t) => t.kind === "STRUCT" && t.name === layout.struct);
   assert.ok(struct?.members, `struct ${layout.struct} is in the BTF`);
   assert.equal(struct.size, layout.size, `sizeof(struct ${layout.struct})`);
   const members = new Map(struct.members.map((m) => [renames[m.name] ?? m.name, m]));
-  assert.deepEqual([...members.keys()].sort(), Object.keys(layout.fields).sort(), `fields of ${layout.struct}`);
+  assert.deepEqual(
+    [...members.keys()].sort(),
+    Object.keys(layout.fields).sort(),
+    `fields of ${layout.struct}`,
+  );
   for (const [name, field] of Object.entries(layout.fields)) {
     const m = members.get(name);
     assert.ok(m, `${layout.struct}.${name}`);
@@ -76,19 +87,32 @@ function checkLayout(types: Map<number, BtfType>, layout: StructLayout, renames:
   }
 }
 
-describe("codec layout matches BTF", () => {
-  it("every map key/value struct, in every built object", (t) => {
+void describe("codec layout matches BTF", () => {
+  void it("every map key/value struct, in every built object", (t) => {
     const objects = existsSync(BPF_OUT) ? readdirSync(BPF_OUT).filter((f) => f.endsWith(".bpf.o")) : [];
-    if (!capable(t, bpftoolMissing() ?? (objects.length === 0 ? `no objects in ${BPF_OUT}: run make -C bpf` : undefined))) return;
+    if (
+      !capable(
+        t,
+        bpftoolMissing() ?? (objects.length === 0 ? `no objects in ${BPF_OUT}: run make -C bpf` : undefined),
+      )
+    )
+      return;
     for (const file of objects) {
       const types = loadBtf(join(BPF_OUT, file));
       for (const layout of MAP_STRUCTS) checkLayout(types, layout);
     }
   });
 
-  it("the kernel's struct bpf_sk_lookup (test_run context)", (t) => {
+  void it("the kernel's struct bpf_sk_lookup (test_run context)", (t) => {
     const vmlinux = "/sys/kernel/btf/vmlinux";
-    if (!capable(t, bpftoolMissing() ?? (existsSync(vmlinux) ? undefined : "the kernel has no BTF (/sys/kernel/btf/vmlinux)"))) return;
+    if (
+      !capable(
+        t,
+        bpftoolMissing() ??
+          (existsSync(vmlinux) ? undefined : "the kernel has no BTF (/sys/kernel/btf/vmlinux)"),
+      )
+    )
+      return;
     // The selected socket / cookie is an anonymous union at offset 0.
     checkLayout(loadBtf(vmlinux), skLookupCtx, { "(anon)": "cookie" });
   });

@@ -25,7 +25,7 @@ const SK_PASS = 1;
 const POD4 = "10.77.0.2";
 const POD6 = "fd00:77::2";
 
-describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
+void describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
   const cleanup = new Cleanup();
   let obj: BpfObject;
   let stats: BpfMap<number, bigint[]>;
@@ -48,7 +48,15 @@ describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
       ["plaintext", 15006],
       ["hbone", 15008],
     ] as const) {
-      const fd = await socketInNetns(ns.path, { family: 6, type: "tcp", address: "::", port, backlog: 16, v6only: false, reuseaddr: true });
+      const fd = await socketInNetns(ns.path, {
+        family: 6,
+        type: "tcp",
+        address: "::",
+        port,
+        backlog: 16,
+        v6only: false,
+        reuseaddr: true,
+      });
       cleanup.add(() => closeFd(fd));
       cookies[kind] = socketCookie(fd);
       listeners.setSocket({ address: POD4, kind }, fd);
@@ -65,7 +73,9 @@ describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
   after(() => cleanup.run());
 
   function run(ctx: SkLookupCtx, program = obj): { verdict: number; cookie: bigint } {
-    const r = program.program("weft_sk_lookup").testRun({ ctxIn: skLookupCtx.encode(ctx), ctxOutSize: skLookupCtx.size });
+    const r = program
+      .program("weft_sk_lookup")
+      .testRun({ ctxIn: skLookupCtx.encode(ctx), ctxOutSize: skLookupCtx.size });
     assert.ok(r.ctxOut);
     return { verdict: r.retval, cookie: skLookupCtx.decode(r.ctxOut).cookie ?? 0n };
   }
@@ -76,25 +86,94 @@ describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
     remote: { address: remote, port: 40000 },
     local: { address: local, port },
   });
-  const tcp6 = (remote: string, local: string, port: number): SkLookupCtx => ({ ...tcp4(remote, local, port), family: 6 });
+  const tcp6 = (remote: string, local: string, port: number): SkLookupCtx => ({
+    ...tcp4(remote, local, port),
+    family: 6,
+  });
 
   const table: [string, SkLookupCtx, number, "plaintext" | "hbone" | undefined, Reason][] = [
-    ["UDP passes untouched", { ...tcp4("10.77.0.9", POD4, 53), protocol: "udp" }, SK_PASS, undefined, "SKLOOKUP_PASS_NOT_TCP"],
-    ["remote 127.0.0.1 passes (in-pod loopback)", tcp4("127.0.0.1", POD4, 8080), SK_PASS, undefined, "SKLOOKUP_PASS_LOOPBACK"],
-    ["remote 127.0.0.6 passes (ztunnel to the app)", tcp4("127.0.0.6", POD4, 8080), SK_PASS, undefined, "SKLOOKUP_PASS_LOOPBACK"],
+    [
+      "UDP passes untouched",
+      { ...tcp4("10.77.0.9", POD4, 53), protocol: "udp" },
+      SK_PASS,
+      undefined,
+      "SKLOOKUP_PASS_NOT_TCP",
+    ],
+    [
+      "remote 127.0.0.1 passes (in-pod loopback)",
+      tcp4("127.0.0.1", POD4, 8080),
+      SK_PASS,
+      undefined,
+      "SKLOOKUP_PASS_LOOPBACK",
+    ],
+    [
+      "remote 127.0.0.6 passes (ztunnel to the app)",
+      tcp4("127.0.0.6", POD4, 8080),
+      SK_PASS,
+      undefined,
+      "SKLOOKUP_PASS_LOOPBACK",
+    ],
     ["remote ::1 passes", tcp6("::1", POD6, 8080), SK_PASS, undefined, "SKLOOKUP_PASS_LOOPBACK"],
-    ["the pod talking to itself passes", tcp4(POD4, POD4, 8080), SK_PASS, undefined, "SKLOOKUP_PASS_POD_SELF"],
-    ["a kubelet probe source passes", tcp4("169.254.7.127", POD4, 8080), SK_PASS, undefined, "SKLOOKUP_PASS_PROBE"],
-    ["another pod's IP is not 'self'", tcp4("10.77.0.3", POD4, 8080), SK_PASS, "plaintext", "SKLOOKUP_PLAINTEXT"],
-    ["port 15008 goes to the HBONE listener", tcp4("10.77.0.9", POD4, 15008), SK_PASS, "hbone", "SKLOOKUP_HBONE"],
-    ["any other port goes to the plaintext listener", tcp4("10.77.0.9", POD4, 8080), SK_PASS, "plaintext", "SKLOOKUP_PLAINTEXT"],
-    ["IPv6 port 15008 goes to the HBONE listener", tcp6("fd00:77::9", POD6, 15008), SK_PASS, "hbone", "SKLOOKUP_HBONE"],
-    ["IPv6 other ports go to the plaintext listener", tcp6("fd00:77::9", POD6, 443), SK_PASS, "plaintext", "SKLOOKUP_PLAINTEXT"],
-    ["no listener for the local IP drops (fail closed)", tcp4("10.77.0.9", "10.77.0.99", 8080), SK_DROP, undefined, "SKLOOKUP_DROP_NO_LISTENER"],
+    [
+      "the pod talking to itself passes",
+      tcp4(POD4, POD4, 8080),
+      SK_PASS,
+      undefined,
+      "SKLOOKUP_PASS_POD_SELF",
+    ],
+    [
+      "a kubelet probe source passes",
+      tcp4("169.254.7.127", POD4, 8080),
+      SK_PASS,
+      undefined,
+      "SKLOOKUP_PASS_PROBE",
+    ],
+    [
+      "another pod's IP is not 'self'",
+      tcp4("10.77.0.3", POD4, 8080),
+      SK_PASS,
+      "plaintext",
+      "SKLOOKUP_PLAINTEXT",
+    ],
+    [
+      "port 15008 goes to the HBONE listener",
+      tcp4("10.77.0.9", POD4, 15008),
+      SK_PASS,
+      "hbone",
+      "SKLOOKUP_HBONE",
+    ],
+    [
+      "any other port goes to the plaintext listener",
+      tcp4("10.77.0.9", POD4, 8080),
+      SK_PASS,
+      "plaintext",
+      "SKLOOKUP_PLAINTEXT",
+    ],
+    [
+      "IPv6 port 15008 goes to the HBONE listener",
+      tcp6("fd00:77::9", POD6, 15008),
+      SK_PASS,
+      "hbone",
+      "SKLOOKUP_HBONE",
+    ],
+    [
+      "IPv6 other ports go to the plaintext listener",
+      tcp6("fd00:77::9", POD6, 443),
+      SK_PASS,
+      "plaintext",
+      "SKLOOKUP_PLAINTEXT",
+    ],
+    [
+      "no listener for the local IP drops (fail closed)",
+      tcp4("10.77.0.9", "10.77.0.99", 8080),
+      SK_DROP,
+      undefined,
+      "SKLOOKUP_DROP_NO_LISTENER",
+    ],
   ];
 
   for (const [name, ctx, verdict, listener, reason] of table) {
-    it(name, (t) => {
+    void it(name, (t) => {
       if (!capable(t, rootMissing())) return;
       const before = readReasonCounters(stats)[reason];
       const r = run(ctx);
@@ -104,9 +183,12 @@ describe("sk_lookup rules (BPF_PROG_TEST_RUN)", () => {
     });
   }
 
-  it("the HBONE port comes from .rodata", (t) => {
+  void it("the HBONE port comes from .rodata", (t) => {
     if (!capable(t, rootMissing())) return;
-    const custom = BpfObject.load(bpfObject("sk_lookup"), { pinRoot: obj.pinRoot ?? "", rodata: { hbone_port: 16008 } });
+    const custom = BpfObject.load(bpfObject("sk_lookup"), {
+      pinRoot: obj.pinRoot ?? "",
+      rodata: { hbone_port: 16008 },
+    });
     try {
       assert.equal(run(tcp4("10.77.0.9", POD4, 16008), custom).cookie, cookies.hbone);
       assert.equal(run(tcp4("10.77.0.9", POD4, 15008), custom).cookie, cookies.plaintext);

@@ -11,7 +11,9 @@ import { isOnBpffs } from "@weft/native";
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root, from native/dist/test (compiled) or native/test. */
-export const REPO = [resolve(here, "../../.."), resolve(here, "../..")].find((p) => existsSync(join(p, "bpf", "Makefile"))) ?? resolve(here, "../../..");
+export const REPO =
+  [resolve(here, "../../.."), resolve(here, "../..")].find((p) => existsSync(join(p, "bpf", "Makefile"))) ??
+  resolve(here, "../../..");
 export const BPF_OUT = join(REPO, "bpf", "out");
 export const NODE = process.execPath;
 
@@ -105,11 +107,27 @@ export function makeCgroup(cleanup: Cleanup): string {
  * Run `node -e code ...args` as a process inside `cgroup` and `netns` (joined before the program
  * starts, so every socket it makes is subject to the cgroup's programs). Resolves with stdout.
  */
-export function runInPod(cgroup: string, netns: string, code: string, args: string[], timeoutMs = 10_000): Promise<string> {
+export function runInPod(
+  cgroup: string,
+  netns: string,
+  code: string,
+  args: string[],
+  timeoutMs = 10_000,
+): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(
       "sh",
-      ["-c", 'echo $$ > "$1/cgroup.procs" && shift && exec ip netns exec "$@"', "sh", cgroup, netns, NODE, "-e", code, ...args],
+      [
+        "-c",
+        'echo $$ > "$1/cgroup.procs" && shift && exec ip netns exec "$@"',
+        "sh",
+        cgroup,
+        netns,
+        NODE,
+        "-e",
+        code,
+        ...args,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
