@@ -69,11 +69,9 @@ const servicePort = z.object({
     .union(
       [
         portNumber,
-        z
-          .string()
-          .min(1, {
-            error: msg("empty targetPort", "use a port number like 8080 or a container port name like http"),
-          }),
+        z.string().min(1, {
+          error: msg("empty targetPort", "use a port number like 8080 or a container port name like http"),
+        }),
       ],
       {
         error: msg("expected a port number or a container port name", "use e.g. 8080 or http"),
