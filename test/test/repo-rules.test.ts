@@ -29,7 +29,7 @@ async function readJson(path: string): Promise<unknown> {
   return JSON.parse(await readFile(path, "utf8")) as unknown;
 }
 
-test("npm scripts run on the pinned Node 24", async () => {
+void test("npm scripts run on the pinned Node 24", async () => {
   assert.ok(
     Number(process.versions.node.split(".")[0]) >= 24,
     `the test runner itself runs on Node ${process.versions.node}`,
@@ -45,7 +45,7 @@ test("npm scripts run on the pinned Node 24", async () => {
   assert.match(pkg.devDependencies.node ?? "", /^\^?24\./);
 });
 
-test("each package references exactly the packages DESIGN §9 lets it import", async () => {
+void test("each package references exactly the packages DESIGN §9 lets it import", async () => {
   for (const [pkg, allowed] of Object.entries(ALLOWED)) {
     const tsconfig = (await readJson(join(ROOT, pkg, "tsconfig.json"))) as {
       references?: { path: string }[];
@@ -95,7 +95,7 @@ async function compileWithImport(
   }
 }
 
-test("tsc -b fails on an import the package may not make", async (t) => {
+void test("tsc -b fails on an import the package may not make", async (t) => {
   const cases: [importer: string, imported: string][] = [
     ["state", "ztunnel"],
     ["core", "api"],
