@@ -24,7 +24,16 @@ import { Cleanup, REPO, bpfObject, capable, makePinRoot, rootMissing } from "./s
 
 // The raw addon, to check the WeftNativeError shape itself (the wrapper validates types first).
 type Raw = Record<string, (...args: unknown[]) => unknown>;
-const raw = createRequire(import.meta.url)(join(REPO, "native", "build", "weft_native.node")) as Raw;
+let rawAddon: Raw | undefined;
+const raw = new Proxy<Raw>(
+  {},
+  {
+    get: (_, name: string) => {
+      rawAddon ??= createRequire(import.meta.url)(join(REPO, "native", "build", "weft_native.node")) as Raw;
+      return rawAddon[name];
+    },
+  },
+);
 
 function nativeErr(code: string): (e: unknown) => boolean {
   return (e) => {

@@ -39,6 +39,9 @@ export function capable(t: TestContext, reason: string | undefined): boolean {
 export function rootMissing(): string | undefined {
   if (process.getuid?.() !== 0) return "needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)";
   if (!existsSync(bpfObject("connect"))) return `bpf objects are not built (${BPF_OUT}): run make -C bpf`;
+  if (!existsSync(join(REPO, "native", "build", "weft_native.node"))) {
+    return "the native addon is not built: run npm run -w @weft/native build:native";
+  }
   return undefined;
 }
 
