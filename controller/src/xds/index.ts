@@ -21,3 +21,4 @@ export {
   type DeltaXdsServerOptions,
   type XdsServerEvent,
 } from "./server.js";
+export { SERVED_TYPE_URLS, publish } from "./pipeline.js";

@@ -519,7 +519,11 @@ export class DeltaXdsServer {
   }
 }
 
-/** The URI SAN of the client's certificate, when it presented one. */
+/**
+ * The URI SAN of the client's certificate, when it presented one. For logs and the config dump
+ * only: the server requests but does not require client certificates (a ztunnel fetches its first
+ * one over this port), so this is what the client claims, not an authorization input.
+ */
 function peerIdentity(call: DeltaCall): string | undefined {
   try {
     const cert = call.getAuthContext()?.sslPeerCertificate;

@@ -1,0 +1,2 @@
+export { addCaService, caServiceHandlers, requestProblem, type CaServiceOptions } from "./service.js";
+export { TlsServerCredentials, type TlsMaterial } from "./serving.js";
