@@ -47,6 +47,11 @@ export interface DeltaXdsClientOptions {
   readonly handlers: readonly XdsTypeHandler<any>[];
   readonly backoff?: BackoffOptions;
   readonly logger?: Pick<Logger, "info" | "warn" | "debug">;
+  /**
+   * Versions already held, by type URL then name (e.g. from a previous client over the same
+   * store): sent as initial_resource_versions so the controller sends only what differs.
+   */
+  readonly resume?: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** Extra grpc-js channel options (tests). */
   readonly channelOptions?: grpc.ChannelOptions;
 }
@@ -129,13 +134,14 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
   #closed = false;
+  #reconnectNow = false;
 
   constructor(opts: DeltaXdsClientOptions) {
     super();
     this.#opts = opts;
     for (const h of opts.handlers) {
       const names = h.names === undefined || h.names === "*" ? "*" : new Set(h.names);
-      this.#slots.set(h.typeUrl, { handler: h, versions: new Map(), names });
+      this.#slots.set(h.typeUrl, { handler: h, versions: new Map(opts.resume?.get(h.typeUrl)), names });
     }
     const { creds, options } = channelCredentials(opts.credentials);
     this.#client = new AdsClient(opts.address, creds, {
@@ -161,6 +167,13 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   start(): void {
     if (this.#closed || this.#call !== undefined) return;
     this.#open();
+  }
+
+  /** Drops the current stream and opens a new one at once (e.g. to move to another controller). */
+  restartStream(): void {
+    if (this.#closed || this.#call === undefined) return;
+    this.#reconnectNow = true;
+    this.#call.cancel();
   }
 
   /** Adds names to a named subscription. */
@@ -224,7 +237,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       this.#connected = false;
       if (wasConnected) this.emit("disconnected", { reason });
       if (this.#closed) return;
-      const delay = this.#backoff.next();
+      const delay = this.#reconnectNow ? 0 : this.#backoff.next();
+      this.#reconnectNow = false;
       this.#opts.logger?.info({ reason, retryInMs: delay }, "xDS stream ended; reconnecting");
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
