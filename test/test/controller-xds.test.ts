@@ -455,4 +455,16 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
       assert.equal(ready.status, 200);
     });
   });
+
+  void it("drains on SIGTERM: clients are disconnected and the process exits 0", async () => {
+    const proc = controller!.proc;
+    const disconnected = Promise.all(
+      clients.map((c) => new Promise<void>((resolve) => c.client.once("disconnected", () => resolve()))),
+    );
+    const exit = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+    process.kill(proc.pid!, "SIGTERM");
+    assert.equal(await exit, 0, controller!.logs.slice(-5).join("\n"));
+    await disconnected;
+    assert.ok(controller!.logs.some((l) => l.includes('"msg":"weft-controller stopped"')));
+  });
 });
