@@ -295,4 +295,34 @@ void describe("DeltaXdsServer", () => {
     assert.deepEqual(names(await a.next()), ["w2"]);
     assert.equal(h.server.clientCount, 2);
   });
+
+  void it("weft.v1alpha1 resources scoped to waypoints reach only those waypoints", async () => {
+    const h = await start();
+    const ROUTE = "type.googleapis.com/weft.v1alpha1.HttpRoute";
+    const any = workload("x").resource;
+    h.cache.replace(ROUTE, [
+      { name: "shop/r1", resource: any, waypoints: ["shop/wp"] },
+      { name: "shop/r2", resource: any, waypoints: ["other/wp"] },
+      { name: "shop/r3", resource: any },
+    ]);
+    const wp = stream(h);
+    wp.send({ typeUrl: ROUTE, node: { id: "wp", metadata: { WEFT_WAYPOINT: "shop/wp" } } });
+    const r1 = await wp.next();
+    assert.deepEqual(names(r1), ["shop/r1", "shop/r3"]);
+    wp.ack(r1);
+    // Re-scoping r1 away from this waypoint removes it there; scoping r2 to it sends it.
+    h.cache.replace(ROUTE, [
+      { name: "shop/r1", resource: any, waypoints: ["other/wp"] },
+      { name: "shop/r2", resource: any, waypoints: ["other/wp", "shop/wp"] },
+      { name: "shop/r3", resource: any },
+    ]);
+    h.server.flush();
+    const r2 = await wp.next();
+    assert.deepEqual(names(r2), ["shop/r2"]);
+    assert.deepEqual(r2.removedResources, ["shop/r1"]);
+    // A client that is not a waypoint sees everything.
+    const dbg = stream(h);
+    dbg.send({ typeUrl: ROUTE });
+    assert.deepEqual(names(await dbg.next()), ["shop/r1", "shop/r2", "shop/r3"]);
+  });
 });

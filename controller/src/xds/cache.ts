@@ -13,6 +13,11 @@ export interface ResourceInput {
    * before the services that reference them (0 workloads, 1 services).
    */
   readonly rank?: number;
+  /**
+   * Only these waypoints (Gateway `namespace/name`) receive the resource; absent means every
+   * subscriber. The translation sets it on weft.v1alpha1 resources.
+   */
+  readonly waypoints?: readonly string[];
 }
 
 export interface CachedResource {
@@ -20,6 +25,7 @@ export interface CachedResource {
   readonly version: string;
   readonly resource: Any;
   readonly rank: number;
+  readonly waypoints: ReadonlySet<string> | undefined;
   /** Approximate encoded size, for splitting large pushes into several responses. */
   readonly size: number;
 }
@@ -34,22 +40,23 @@ export interface CacheChange {
 
 export type CacheListener = (change: CacheChange) => void;
 
-/** A short content hash: 12 bytes of SHA-256 in base64url, plenty to tell versions apart. */
-export function resourceVersion(resource: Any): string {
-  return createHash("sha256")
-    .update(resource.typeUrl)
-    .update("\0")
-    .update(resource.value)
-    .digest("base64url")
-    .slice(0, 16);
+/**
+ * A short content hash: 12 bytes of SHA-256 in base64url, plenty to tell versions apart. The
+ * audience is part of it, so a resource whose waypoints change counts as changed.
+ */
+export function resourceVersion(resource: Any, waypoints?: readonly string[]): string {
+  const hash = createHash("sha256").update(resource.typeUrl).update("\0").update(resource.value);
+  if (waypoints !== undefined) hash.update("\0").update([...waypoints].sort().join(","));
+  return hash.digest("base64url").slice(0, 16);
 }
 
 function cached(input: ResourceInput): CachedResource {
   return {
     name: input.name,
-    version: resourceVersion(input.resource),
+    version: resourceVersion(input.resource, input.waypoints),
     resource: input.resource,
     rank: input.rank ?? 0,
+    waypoints: input.waypoints === undefined ? undefined : new Set(input.waypoints),
     size: input.resource.value.byteLength + input.resource.typeUrl.length + input.name.length + 16,
   };
 }

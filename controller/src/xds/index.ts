@@ -17,6 +17,7 @@ export {
 export { NACK_REJECTED_FIELD, rejectedNames } from "./nack.js";
 export {
   DeltaXdsServer,
+  WAYPOINT_METADATA_KEY,
   type ClientDump,
   type DeltaXdsServerOptions,
   type XdsServerEvent,

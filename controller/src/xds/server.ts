@@ -25,6 +25,11 @@ import { rejectedNames } from "./nack.js";
 /** Marks a resource whose state at the client is unknown (after a NACK without per-name detail). */
 const UNKNOWN_VERSION = "";
 const WILDCARD = "*";
+/**
+ * Envoy Node metadata key a waypoint sets to its Gateway (`namespace/name`); it then receives only
+ * the weft.v1alpha1 resources meant for it. Clients without it (ztunnels, debug tools) see all.
+ */
+export const WAYPOINT_METADATA_KEY = "WEFT_WAYPOINT";
 /** Default response size limit; the rest of a large push follows after the ACK. */
 const DEFAULT_MAX_RESPONSE_BYTES = 1 << 20;
 
@@ -108,6 +113,7 @@ export interface ClientDump {
   readonly id: string;
   readonly peer: string;
   readonly identity: string | undefined;
+  readonly waypoint: string | undefined;
   readonly connectedAt: string;
   readonly types: Record<
     string,
@@ -131,6 +137,8 @@ type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryRe
 
 class ClientStream {
   id: string;
+  /** The waypoint this client serves, from its Node metadata. */
+  waypoint: string | undefined;
   readonly types = new Map<string, TypeState>();
   readonly connectedAt = new Date();
   closed = false;
@@ -208,6 +216,7 @@ export class DeltaXdsServer {
         id: c.id,
         peer: c.peer,
         identity: c.identity,
+        waypoint: c.waypoint,
         connectedAt: c.connectedAt.toISOString(),
         types: Object.fromEntries(
           [...c.types].map(([typeUrl, t]) => [
@@ -263,6 +272,8 @@ export class DeltaXdsServer {
         announced = true;
         const nodeId = req.node?.id;
         if (nodeId !== undefined && nodeId !== "") client.id = `${nodeId}#${this.#streams}`;
+        const waypoint = req.node?.metadata?.[WAYPOINT_METADATA_KEY];
+        if (typeof waypoint === "string" && waypoint !== "") client.waypoint = waypoint;
         this.#logger?.info({ client: client.id, peer, identity: client.identity }, "xDS client connected");
         this.#emit({ type: "connected", client: client.id });
       }
@@ -445,7 +456,14 @@ export class DeltaXdsServer {
     const toSend: CachedResource[] = [];
     const removed: string[] = [];
     for (const name of candidates) {
-      const current = resources.get(name);
+      let current = resources.get(name);
+      if (
+        current?.waypoints !== undefined &&
+        client.waypoint !== undefined &&
+        !current.waypoints.has(client.waypoint)
+      ) {
+        current = undefined;
+      }
       const held = state.held.get(name);
       if (current === undefined || !state.subscribed(name)) {
         if (held !== undefined) removed.push(name);
