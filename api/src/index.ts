@@ -69,6 +69,7 @@ export { L7AuthorizationSchema } from "./gen/weft/v1alpha1/authorization_pb.gen.
 export type { L7Authorization } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
 export { AggregatedDiscoveryService, IstioCertificateService };
 export { grpcServiceDefinition } from "./grpc.js";
+export { NACK_CODE_INVALID_ARGUMENT, NACK_REJECTED_FIELD, encodeNackDetail, rejectedNames } from "./nack.js";
 export type { GrpcHandler, GrpcHandlers, GrpcServiceDefinition } from "./grpc.js";
 
 const TYPE_URL_PREFIX = "type.googleapis.com/";

@@ -14,7 +14,9 @@ export {
   type DebounceOptions,
   type Timers,
 } from "./debounce.js";
-export { NACK_REJECTED_FIELD, rejectedNames } from "./nack.js";
+// The NACK detail convention lives in @weft/api, shared with the client; re-exported for callers
+// that imported it from here.
+export { NACK_REJECTED_FIELD, rejectedNames } from "@weft/api";
 export {
   DeltaXdsServer,
   WAYPOINT_METADATA_KEY,

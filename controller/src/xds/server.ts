@@ -13,6 +13,7 @@ import {
   AdsService,
   DeltaDiscoveryResponseSchema,
   ResourceSchema,
+  rejectedNames,
   type AdsHandlers,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
@@ -20,7 +21,6 @@ import {
 import type { Logger } from "@weft/core";
 import type { CachedResource, CacheChange, ResourceCache } from "./cache.js";
 import { DEFAULT_DEBOUNCE, Debouncer, REAL_TIMERS, type DebounceOptions, type Timers } from "./debounce.js";
-import { rejectedNames } from "./nack.js";
 
 /** Marks a resource whose state at the client is unknown (after a NACK without per-name detail). */
 const UNKNOWN_VERSION = "";
@@ -387,7 +387,7 @@ export class DeltaXdsServer {
     state.lastNack = error.message;
     const named = rejectedNames(error);
     for (const [name, version] of inFlight.sent) {
-      if (named !== undefined && !named.has(name)) continue;
+      if (named !== undefined && !Object.hasOwn(named, name)) continue;
       // Remember the rejected version so it is not sent again in a loop; resend only on change.
       state.rejected.set(name, version);
       if (named === undefined) {
@@ -404,7 +404,7 @@ export class DeltaXdsServer {
         typeUrl,
         nonce: inFlight.nonce,
         detail: error.message,
-        rejected: named && [...named],
+        rejected: named && Object.keys(named),
       },
       "xDS client NACKed a response",
     );
@@ -414,7 +414,7 @@ export class DeltaXdsServer {
       typeUrl,
       nonce: inFlight.nonce,
       detail: error.message,
-      names: named === undefined ? undefined : [...named],
+      names: named === undefined ? undefined : Object.keys(named),
     });
   }
 

@@ -4,21 +4,19 @@
 import { EventEmitter } from "node:events";
 import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { create, fromJson, type MessageInitShape } from "@bufbuild/protobuf";
-import { anyPack, StructSchema } from "@bufbuild/protobuf/wkt";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   AdsClient,
   DeltaDiscoveryRequestSchema,
+  encodeNackDetail,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
 } from "@weft/api";
 import { Backoff, type BackoffOptions, type Logger } from "@weft/core";
 import type { DecodedResource, ResourceRejection, XdsTypeHandler } from "./handlers.js";
 
-/** Struct field of the NACK detail naming rejected resources (the controller reads it). */
-export const NACK_REJECTED_FIELD = "rejected";
-/** google.rpc.Code INVALID_ARGUMENT. */
-const INVALID_ARGUMENT = 3;
+/** Struct field of the NACK detail naming rejected resources; the convention lives in @weft/api. */
+export { NACK_REJECTED_FIELD } from "@weft/api";
 /** How many rejections the human-readable NACK message lists before "and N more". */
 const NACK_MESSAGE_LIMIT = 5;
 
@@ -348,16 +346,10 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       rejected.length > NACK_MESSAGE_LIMIT ? `; and ${rejected.length - NACK_MESSAGE_LIMIT} more` : "";
     const message = `rejected ${rejected.length} resource(s), the others were applied: ${listed}${more}`;
     this.#opts.logger?.warn({ typeUrl, nonce, rejected }, "NACKing xDS response");
-    const detail = anyPack(
-      StructSchema,
-      fromJson(StructSchema, {
-        [NACK_REJECTED_FIELD]: Object.fromEntries(rejected.map((r) => [r.name, r.reason])),
-      }),
-    );
     this.#send({
       typeUrl,
       responseNonce: nonce,
-      errorDetail: { code: INVALID_ARGUMENT, message, details: [detail] },
+      errorDetail: encodeNackDetail(Object.fromEntries(rejected.map((r) => [r.name, r.reason])), message),
     });
     this.emit("nacked", { typeUrl, nonce, rejected });
   }
