@@ -1,1 +1,2 @@
 export const zt = 1;
+export * from "./redirect/index.js";
