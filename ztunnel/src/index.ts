@@ -1,2 +1,18 @@
 export const zt = 1;
 export * from "./redirect/index.js";
+export * from "./agent/index.js";
+export { AGENT_CONFIG, readAgentConfig, type AgentConfig } from "./config.js";
+export {
+  CNI_ERROR,
+  DEFAULT_AGENT_SOCKET,
+  SUPPORTED_VERSIONS,
+  ipsOf,
+  parseCniArgs,
+  parseConfig,
+  runCni,
+  type AgentPort,
+  type CniInput,
+  type CniOutput,
+  type WeftCniConfig,
+} from "./cni/plugin.js";
+export { readCniEnvironment, type CniEnvironment } from "./config.js";
