@@ -27,7 +27,7 @@ import { DEFAULT_MESH_SETTINGS, type MeshSettings } from "./k8s/mesh.js";
 import type { K8sObject } from "./k8s/objects.js";
 import { FileSource, formatProblem, type ConfigSnapshot } from "./source/index.js";
 import { toXdsResources, translate, type ObjectStatus } from "./translate/index.js";
-import { DeltaXdsServer, ResourceCache, publish } from "./xds/index.js";
+import { DeltaXdsServer, ResourceCache, createXdsAuthorizer, publish } from "./xds/index.js";
 
 export interface ControllerOptions {
   readonly configDir: string;
@@ -36,6 +36,12 @@ export interface ControllerOptions {
   readonly adminAddress: string;
   readonly config: ControllerConfig;
   readonly logger: Logger;
+  /**
+   * Serve xDS to anyone who can reach the port, without authentication (`--insecure-xds-no-auth`,
+   * local debugging only). Default false: every stream must authenticate (token or client
+   * certificate) as a node agent or a waypoint.
+   */
+  readonly insecureXdsNoAuth?: boolean;
 }
 
 export interface RunningController {
@@ -130,11 +136,31 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // ---- translation → cache → xDS -------------------------------------------------------------------
   const cache = new ResourceCache();
+  const xdsAuth = opts.insecureXdsNoAuth === true ? "disabled" : "required";
+  if (xdsAuth === "disabled") {
+    logger.warn(
+      { flag: "--insecure-xds-no-auth" },
+      "xDS AUTHENTICATION IS OFF: anyone who can reach the xDS port can read every workload and " +
+        "policy of the mesh. Use this only for local debugging; drop --insecure-xds-no-auth everywhere else",
+    );
+  }
   const xds = new DeltaXdsServer({
     cache,
     debounce: { quietMs: config.debounceQuiet, maxMs: config.debounceMax },
     logger: logger.child({ part: "xds" }),
     onEvent: (e) => metrics.onXdsEvent(e),
+    // The same token check as the CA, and certificates chaining to the CA's trust bundle.
+    ...(xdsAuth === "required"
+      ? {
+          authorize: createXdsAuthorizer({
+            authenticate: (authorization, now) => authenticate(authorization, now),
+            trustBundle: () => ca.trustBundle,
+            intermediates: () => ca.authority.issuerChain,
+            trustDomain: mesh.trustDomain,
+            trustedNodeAgents: config.trustedNodeAgents,
+          }),
+        }
+      : {}),
   });
   let statuses: readonly ObjectStatus[] = [];
   let servedVersion = 0;
@@ -274,6 +300,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         configErrors: source.lastErrors().map(formatProblem),
         trustDomain: mesh.trustDomain,
         trustBundle: ca.trustBundle.fingerprints,
+        xdsAuth,
         resources: Object.fromEntries(
           cache
             .typeUrls()
@@ -295,7 +322,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     ready = true;
   });
   logger.info(
-    { xdsPort, adminPort: admin.port, configDir: opts.configDir, identity },
+    { xdsPort, adminPort: admin.port, configDir: opts.configDir, identity, xdsAuth },
     "weft-controller serving",
   );
 
@@ -357,6 +384,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       "admin HTTP listener (/metrics, /ready, /debug/config_dump)",
       config.adminAddress,
     )
+    .option(
+      "--insecure-xds-no-auth",
+      "DEBUG ONLY: serve xDS without authenticating clients (anyone reaching the port reads all config)",
+      false,
+    )
     .showHelpAfterError();
   program.parse(argv);
   const flags = program.opts<{
@@ -364,6 +396,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     caDir?: string;
     xdsAddress: string;
     adminAddress: string;
+    insecureXdsNoAuth: boolean;
   }>();
   const logger = createLogger({ name: "weft-controller", level: config.logLevel });
   if (flags.configDir === undefined || flags.caDir === undefined) {
@@ -378,6 +411,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     adminAddress: flags.adminAddress,
     config,
     logger,
+    insecureXdsNoAuth: flags.insecureXdsNoAuth,
   });
   onSignal(["SIGTERM", "SIGINT"], (signal) => {
     logger.info({ signal, deadlineMs: config.drainDeadline }, "draining");

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { CaClient, IstioCertificateRequestSchema, TYPE_URL, type IstioCertificateResponse } from "@weft/api";
-import { EC_P256, x509 } from "@weft/controller";
+import { EC_P256, exportPrivateKeyPem, x509 } from "@weft/controller";
 import {
   DeltaXdsClient,
   StateStore,
@@ -28,6 +28,9 @@ const NODE = join(ROOT, "node_modules/.bin/node");
 const MAIN = join(ROOT, "controller/dist/src/main.js");
 const SERVER_NAME = "weft-controller.weft-system.svc";
 const CART_TOKEN = "cart-token-0123456789abcdef0123";
+/** The node agent's token: weft-system/ztunnel is a trusted node agent by default. */
+const ZTUNNEL_TOKEN = "ztunnel-token-0123456789abcdef01";
+const ZTUNNEL_ID = "spiffe://cluster.local/ns/weft-system/sa/ztunnel";
 const uid = (ns: string, name: string): string => `Kubernetes//Pod/${ns}/${name}`;
 
 async function until(
@@ -75,6 +78,9 @@ metadata:
 tokens:
   - token: ${CART_TOKEN}
     serviceAccount: shop/cart
+  - token: ${ZTUNNEL_TOKEN}
+    serviceAccount: weft-system/ztunnel
+    nodeName: node-a
 `;
 
 interface Controller {
@@ -172,13 +178,14 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
 
   function connect(
     name: string,
-    opts: { strict?: boolean; store?: StateStore; resume?: DeltaXdsClient } = {},
+    opts: { strict?: boolean; store?: StateStore; resume?: DeltaXdsClient; tokenFile?: string } = {},
   ): TestClient {
     const store = opts.store ?? new StateStore();
     const address = addressHandler(store);
     const client = new DeltaXdsClient({
       address: controller!.xds,
       credentials: { kind: "tls", ca: rootPem, serverName: SERVER_NAME },
+      ...(opts.tokenFile !== undefined ? { tokenFile: opts.tokenFile } : { token: ZTUNNEL_TOKEN }),
       node: { id: name },
       handlers: [opts.strict === true ? strict(address) : address, authorizationHandler(store)],
       backoff: { baseMs: 50, maxMs: 500 },
@@ -453,6 +460,140 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
       assert.match(text, /weft_controller_xds_push_latency_seconds_bucket/);
       const ready = await fetch(`${controller!.admin}/ready`);
       assert.equal(ready.status, 200);
+    });
+  });
+
+  void describe("xDS authentication", () => {
+    const extra: DeltaXdsClient[] = [];
+    let tokenDir = "";
+    before(async () => {
+      tokenDir = await mkdtemp(join(tmpdir(), "weft-ctl-token-"));
+    });
+    after(async () => {
+      await Promise.all(extra.map((c) => c.close()));
+      await rm(tokenDir, { recursive: true, force: true });
+    });
+
+    /** A client outside `clients` (the drain test waits on those); closed after this suite. */
+    function authClient(
+      name: string,
+      auth: { token?: string; tokenFile?: string; cert?: { chain: string; key: string } },
+      store = new StateStore(),
+    ): DeltaXdsClient {
+      const client = new DeltaXdsClient({
+        address: controller!.xds,
+        credentials: {
+          kind: "tls",
+          ca: rootPem,
+          serverName: SERVER_NAME,
+          ...(auth.cert !== undefined ? { cert: auth.cert.chain, key: auth.cert.key } : {}),
+        },
+        ...(auth.token !== undefined ? { token: auth.token } : {}),
+        ...(auth.tokenFile !== undefined ? { tokenFile: auth.tokenFile } : {}),
+        node: { id: name },
+        handlers: [addressHandler(store), authorizationHandler(store)],
+        backoff: { baseMs: 50, maxMs: 200 },
+      });
+      extra.push(client);
+      return client;
+    }
+
+    /** Starts a client and returns the reason of its first disconnect, then stops it. */
+    async function refusal(client: DeltaXdsClient): Promise<string> {
+      const reason = new Promise<string>((resolve) => client.once("disconnected", (e) => resolve(e.reason)));
+      client.start();
+      const got = await reason;
+      await client.close();
+      return got;
+    }
+
+    async function dumpClients(): Promise<
+      { id: string; identity?: string; authenticatedBy: string; role?: string }[]
+    > {
+      return (JSON.parse(await fetchText("/debug/config_dump")) as { clients: [] }).clients;
+    }
+
+    void it("a client without a token or certificate ends UNAUTHENTICATED with how to fix it", async () => {
+      const reason = await refusal(authClient("anonymous", {}));
+      assert.match(reason, /^UNAUTHENTICATED: .*authorization: Bearer <token>.*client certificate/);
+    });
+
+    void it("an unknown token ends UNAUTHENTICATED", async () => {
+      const reason = await refusal(authClient("stranger", { token: "not-a-known-token-0123456789" }));
+      assert.match(reason, /^UNAUTHENTICATED: .*not known/);
+    });
+
+    void it("a valid token of a workload that is not a node agent ends PERMISSION_DENIED", async () => {
+      const reason = await refusal(authClient("cart", { token: CART_TOKEN }));
+      assert.match(reason, /^PERMISSION_DENIED: spiffe:\/\/cluster.local\/ns\/shop\/sa\/cart may not read/);
+      assert.match(reason, /WEFT_CA_TRUSTED_NODE_AGENTS/);
+      const dump = await dumpClients();
+      assert.ok(!dump.some((c) => c.id.startsWith("cart#")), "refused clients are not held");
+    });
+
+    void it("a node agent's token syncs, and the dump records its identity", async () => {
+      const store = new StateStore();
+      const client = authClient("agent-token", { token: ZTUNNEL_TOKEN }, store);
+      client.start();
+      await until("the node agent to sync", () => store.current.workloads.size >= 20);
+      const entry = (await dumpClients()).find((c) => c.id.startsWith("agent-token#"));
+      assert.deepEqual(
+        { identity: entry?.identity, authenticatedBy: entry?.authenticatedBy, role: entry?.role },
+        { identity: ZTUNNEL_ID, authenticatedBy: "token", role: "node-agent" },
+      );
+    });
+
+    void it("the token file is read again on reconnect (a rotated projected token)", async () => {
+      const file = join(tokenDir, "token");
+      await writeFile(file, "stale-token-0123456789abcdef\n");
+      const store = new StateStore();
+      const client = authClient("agent-file", { tokenFile: file }, store);
+      const refused = new Promise<string>((resolve) => client.once("disconnected", (e) => resolve(e.reason)));
+      client.start();
+      assert.match(await refused, /^UNAUTHENTICATED/);
+      await writeFile(file, `${ZTUNNEL_TOKEN}\n`);
+      await until("the node agent to sync with the rotated token", () => store.current.workloads.size >= 20);
+    });
+
+    void it("a client certificate from the CA for the node agent identity syncs without a token", async () => {
+      // Get the certificate the way a ztunnel does: CSR + token to the CA over gRPC on the same port.
+      const ca = new CaClient(controller!.xds, grpc.credentials.createSsl(Buffer.from(rootPem)), {
+        "grpc.ssl_target_name_override": SERVER_NAME,
+        "grpc.default_authority": SERVER_NAME,
+      });
+      const keys = await webcrypto.subtle.generateKey(EC_P256, true, ["sign", "verify"]);
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+        keys,
+        signingAlgorithm: EC_P256,
+        extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: ZTUNNEL_ID }])],
+      });
+      const md = new grpc.Metadata();
+      md.set("authorization", `Bearer ${ZTUNNEL_TOKEN}`);
+      let res: IstioCertificateResponse;
+      try {
+        res = await new Promise<IstioCertificateResponse>((resolve, reject) =>
+          ca.createCertificate(
+            create(IstioCertificateRequestSchema, { csr: csr.toString("pem"), validityDuration: 3600n }),
+            md,
+            (err, r) => (err ? reject(err) : resolve(r!)),
+          ),
+        );
+      } finally {
+        ca.close();
+      }
+      const store = new StateStore();
+      const client = authClient(
+        "agent-cert",
+        { cert: { chain: res.certChain.join(""), key: await exportPrivateKeyPem(keys.privateKey) } },
+        store,
+      );
+      client.start();
+      await until("the node agent to sync by certificate", () => store.current.workloads.size >= 20);
+      const entry = (await dumpClients()).find((c) => c.id.startsWith("agent-cert#"));
+      assert.deepEqual(
+        { identity: entry?.identity, authenticatedBy: entry?.authenticatedBy, role: entry?.role },
+        { identity: ZTUNNEL_ID, authenticatedBy: "certificate", role: "node-agent" },
+      );
     });
   });
 

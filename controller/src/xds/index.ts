@@ -25,3 +25,20 @@ export {
   type XdsServerEvent,
 } from "./server.js";
 export { SERVED_TYPE_URLS, publish } from "./pipeline.js";
+export {
+  authenticateXdsClient,
+  authorizeXdsClient,
+  decideXdsAccess,
+  type CertificateCheck,
+  type TokenCheck,
+  type XdsAccessDecision,
+  type XdsAccessFacts,
+  type XdsDenyReason,
+} from "./auth.js";
+export {
+  checkClientCertificate,
+  createXdsAuthorizer,
+  type XdsAuthorizer,
+  type XdsAuthorizerOptions,
+  type XdsStreamCredentials,
+} from "./auth-peer.js";

@@ -19,6 +19,8 @@ import {
   type DeltaDiscoveryResponse,
 } from "@weft/api";
 import type { Logger } from "@weft/core";
+import type { XdsAccessDecision, XdsDenyReason } from "./auth.js";
+import type { XdsAuthorizer } from "./auth-peer.js";
 import type { CachedResource, CacheChange, ResourceCache } from "./cache.js";
 import { DEFAULT_DEBOUNCE, Debouncer, REAL_TIMERS, type DebounceOptions, type Timers } from "./debounce.js";
 
@@ -32,9 +34,22 @@ const WILDCARD = "*";
 export const WAYPOINT_METADATA_KEY = "WEFT_WAYPOINT";
 /** Default response size limit; the rest of a large push follows after the ACK. */
 const DEFAULT_MAX_RESPONSE_BYTES = 1 << 20;
+/** Requests a stream may send while its credentials are being checked; more is abuse. */
+const MAX_REQUESTS_BEFORE_AUTH = 64;
+const GRPC_STATUS_OF: Record<Extract<XdsAccessDecision, { allowed: false }>["status"], grpc.status> = {
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+};
 
 export type XdsServerEvent =
   | { readonly type: "connected"; readonly client: string }
+  | {
+      readonly type: "denied";
+      readonly client: string;
+      readonly status: "UNAUTHENTICATED" | "PERMISSION_DENIED" | "UNAVAILABLE";
+      readonly reason: XdsDenyReason;
+    }
   | { readonly type: "disconnected"; readonly client: string; readonly reason: string }
   | {
       readonly type: "push";
@@ -66,6 +81,13 @@ export interface DeltaXdsServerOptions {
   /** Identifies this control plane in responses. */
   readonly controlPlaneId?: string;
   readonly timers?: Timers;
+  /**
+   * Authenticates and authorizes every stream at its first request (createXdsAuthorizer); a
+   * refused stream ends with UNAUTHENTICATED / PERMISSION_DENIED and a message naming the fix.
+   * Without it every client is served: in-process tests and benchmarks, and the controller's
+   * explicit `--insecure-xds-no-auth`.
+   */
+  readonly authorize?: XdsAuthorizer;
 }
 
 interface InFlight {
@@ -112,7 +134,12 @@ class TypeState {
 export interface ClientDump {
   readonly id: string;
   readonly peer: string;
+  /** With auth: the SPIFFE identity the client authenticated as. Without: its certificate's claim. */
   readonly identity: string | undefined;
+  /** How the identity was established; "none" when the server runs without auth. */
+  readonly authenticatedBy: "certificate" | "token" | "none" | "pending";
+  /** What the client was admitted as (undefined without auth or while pending). */
+  readonly role: "node-agent" | "waypoint" | undefined;
   readonly waypoint: string | undefined;
   readonly connectedAt: string;
   readonly types: Record<
@@ -139,13 +166,17 @@ class ClientStream {
   id: string;
   /** The waypoint this client serves, from its Node metadata. */
   waypoint: string | undefined;
+  authenticatedBy: ClientDump["authenticatedBy"] = "none";
+  role: ClientDump["role"];
   readonly types = new Map<string, TypeState>();
   readonly connectedAt = new Date();
+  /** Whether "connected" was announced (so "disconnected" is announced exactly once after it). */
+  announced = false;
   closed = false;
   constructor(
     readonly call: DeltaCall,
     readonly peer: string,
-    readonly identity: string | undefined,
+    public identity: string | undefined,
     fallbackId: string,
   ) {
     this.id = fallbackId;
@@ -159,6 +190,7 @@ export class DeltaXdsServer {
   readonly #onEvent: ((event: XdsServerEvent) => void) | undefined;
   readonly #controlPlaneId: string;
   readonly #timers: Timers;
+  readonly #authorize: XdsAuthorizer | undefined;
   readonly #clients = new Set<ClientStream>();
   /** Changed names per type since the last flush, and when the oldest was seen. */
   #pending = new Map<string, { names: Set<string>; since: number }>();
@@ -175,6 +207,7 @@ export class DeltaXdsServer {
     this.#onEvent = opts.onEvent;
     this.#controlPlaneId = opts.controlPlaneId ?? "weft-controller";
     this.#timers = opts.timers ?? REAL_TIMERS;
+    this.#authorize = opts.authorize;
     this.#debouncer = new Debouncer(
       opts.debounce ?? DEFAULT_DEBOUNCE,
       () => this.#flushPending(),
@@ -216,6 +249,8 @@ export class DeltaXdsServer {
         id: c.id,
         peer: c.peer,
         identity: c.identity,
+        authenticatedBy: c.authenticatedBy,
+        role: c.role,
         waypoint: c.waypoint,
         connectedAt: c.connectedAt.toISOString(),
         types: Object.fromEntries(
@@ -265,26 +300,41 @@ export class DeltaXdsServer {
     const peer = call.getPeer();
     const client = new ClientStream(call, peer, peerIdentity(call), `${peer}#${++this.#streams}`);
     this.#clients.add(client);
-    let announced = false;
+    // With auth, requests wait here until the first one's credentials are checked.
+    let held: DeltaDiscoveryRequest[] | undefined = this.#authorize === undefined ? undefined : [];
+    let first = true;
     call.on("data", (req: DeltaDiscoveryRequest) => {
       if (client.closed) return;
-      if (!announced) {
-        announced = true;
+      if (first) {
+        first = false;
         const nodeId = req.node?.id;
         if (nodeId !== undefined && nodeId !== "") client.id = `${nodeId}#${this.#streams}`;
         const waypoint = req.node?.metadata?.[WAYPOINT_METADATA_KEY];
         if (typeof waypoint === "string" && waypoint !== "") client.waypoint = waypoint;
-        this.#logger?.info({ client: client.id, peer, identity: client.identity }, "xDS client connected");
-        this.#emit({ type: "connected", client: client.id });
+        if (held === undefined) this.#announce(client);
+        else {
+          client.authenticatedBy = "pending";
+          this.#checkAccess(client).then(
+            (ok) => {
+              if (!ok || held === undefined) return;
+              const queued = held;
+              held = undefined;
+              this.#announce(client);
+              for (const r of queued) if (!client.closed) this.#handle(client, r);
+            },
+            (err: unknown) => this.#fail(client, err),
+          );
+        }
       }
-      try {
-        this.#onRequest(client, req);
-      } catch (err) {
-        // A bug in handling one request must not take the process down; the client reconnects.
-        this.#logger?.error({ err, client: client.id }, "xDS request handling failed; closing stream");
-        this.#drop(client, "internal error");
-        call.emit("error", { code: grpc.status.INTERNAL, details: "internal error handling the request" });
+      if (held !== undefined) {
+        if (held.length >= MAX_REQUESTS_BEFORE_AUTH) {
+          this.#end(client, grpc.status.RESOURCE_EXHAUSTED, "too many requests before authentication");
+          return;
+        }
+        held.push(req);
+        return;
       }
+      this.#handle(client, req);
     });
     call.on("end", () => {
       this.#drop(client, "client closed the stream");
@@ -295,10 +345,76 @@ export class DeltaXdsServer {
     call.on("close", () => this.#drop(client, "closed"));
   }
 
+  #announce(client: ClientStream): void {
+    client.announced = true;
+    this.#logger?.info(
+      {
+        client: client.id,
+        peer: client.peer,
+        identity: client.identity,
+        authenticatedBy: client.authenticatedBy,
+        role: client.role,
+      },
+      "xDS client connected",
+    );
+    this.#emit({ type: "connected", client: client.id });
+  }
+
+  /** Runs the authorizer for a stream; on refusal ends it. Resolves whether it may proceed. */
+  async #checkAccess(client: ClientStream): Promise<boolean> {
+    const auth = client.call.metadata.get("authorization")[0];
+    const decision = await this.#authorize!({
+      authorization: auth === undefined ? undefined : auth.toString(),
+      peerCertificate: peerCertificateDer(client.call),
+      waypoint: client.waypoint,
+    });
+    if (client.closed) return false;
+    if (decision.allowed) {
+      client.identity = decision.identity;
+      client.authenticatedBy = decision.via;
+      client.role = decision.role;
+      return true;
+    }
+    this.#logger?.warn(
+      {
+        client: client.id,
+        peer: client.peer,
+        status: decision.status,
+        reason: decision.reason,
+        detail: decision.message,
+      },
+      "xDS client refused",
+    );
+    this.#emit({ type: "denied", client: client.id, status: decision.status, reason: decision.reason });
+    this.#end(client, GRPC_STATUS_OF[decision.status], decision.message);
+    return false;
+  }
+
+  #handle(client: ClientStream, req: DeltaDiscoveryRequest): void {
+    try {
+      this.#onRequest(client, req);
+    } catch (err) {
+      this.#fail(client, err);
+    }
+  }
+
+  /** A bug in handling one stream must not take the process down; the client reconnects. */
+  #fail(client: ClientStream, err: unknown): void {
+    this.#logger?.error({ err, client: client.id }, "xDS request handling failed; closing stream");
+    this.#end(client, grpc.status.INTERNAL, "internal error handling the request");
+  }
+
+  #end(client: ClientStream, code: grpc.status, details: string): void {
+    if (client.closed) return;
+    this.#drop(client, `${grpc.status[code]}: ${details}`);
+    client.call.emit("error", { code, details });
+  }
+
   #drop(client: ClientStream, reason: string): void {
     if (client.closed) return;
     client.closed = true;
     this.#clients.delete(client);
+    if (!client.announced) return;
     this.#logger?.info({ client: client.id, reason }, "xDS client disconnected");
     this.#emit({ type: "disconnected", client: client.id, reason });
   }
@@ -538,9 +654,8 @@ export class DeltaXdsServer {
 }
 
 /**
- * The URI SAN of the client's certificate, when it presented one. For logs and the config dump
- * only: the server requests but does not require client certificates (a ztunnel fetches its first
- * one over this port), so this is what the client claims, not an authorization input.
+ * The URI SAN of the client's certificate, when it presented one TLS verified. For logs and the
+ * config dump of a server without auth; with auth the authorizer's identity replaces it.
  */
 function peerIdentity(call: DeltaCall): string | undefined {
   try {
@@ -549,6 +664,15 @@ function peerIdentity(call: DeltaCall): string | undefined {
     if (san === undefined) return undefined;
     const uri = san.split(", ").find((s) => s.startsWith("URI:"));
     return uri?.slice(4);
+  } catch {
+    return undefined;
+  }
+}
+
+/** DER of the client's certificate; grpc-js exposes it only when TLS verified the chain. */
+function peerCertificateDer(call: DeltaCall): Uint8Array | undefined {
+  try {
+    return call.getAuthContext()?.sslPeerCertificate?.raw;
   } catch {
     return undefined;
   }

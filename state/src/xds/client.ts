@@ -2,6 +2,7 @@
 // resource validation (one bad resource is NACKed, the others apply), ACK/NACK by nonce, and
 // `initial_resource_versions` on reconnect so a restarted stream is not sent what it already has.
 import { EventEmitter } from "node:events";
+import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -26,7 +27,10 @@ export type XdsCredentials =
       readonly kind: "tls";
       /** PEM trust bundle the controller's serving certificate must chain to. */
       readonly ca: string | Buffer;
-      /** Client certificate chain and key (PEM), when the client has an identity. */
+      /**
+       * Client certificate chain (leaf first) and key (PEM), when the client has an identity. The
+       * controller accepts a certificate from its CA instead of a token.
+       */
       readonly cert?: string | Buffer;
       readonly key?: string | Buffer;
       /** Name to verify in the server certificate; default `weft-controller.weft-system.svc`. */
@@ -39,8 +43,29 @@ export interface DeltaXdsClientOptions {
   /** `host:port` of the controller's xDS endpoint. */
   readonly address: string;
   readonly credentials: XdsCredentials;
+  /**
+   * Bearer token sent as `authorization: Bearer <token>` on every stream (the controller verifies
+   * it like the CA does). Prefer `tokenFile` for tokens that rotate.
+   */
+  readonly token?: string;
+  /**
+   * File holding the bearer token, re-read on every (re)connect, like a projected service
+   * account token that the kubelet rotates. If it cannot be read the attempt is retried with
+   * backoff.
+   */
+  readonly tokenFile?: string;
+  /**
+   * Other per-call credentials (e.g. a grpc-js metadata generator). grpc-js sends them only over
+   * TLS channels.
+   */
+  readonly callCredentials?: grpc.CallCredentials;
   /** envoy Node: `id` names this client in the controller's logs and config dump. */
-  readonly node: { readonly id: string; readonly cluster?: string };
+  readonly node: {
+    readonly id: string;
+    readonly cluster?: string;
+    /** Node metadata, e.g. `{ WEFT_WAYPOINT: "<namespace>/<gateway>" }` for a waypoint. */
+    readonly metadata?: Readonly<Record<string, string>>;
+  };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- handlers of different resource types
   readonly handlers: readonly XdsTypeHandler<any>[];
   readonly backoff?: BackoffOptions;
@@ -133,6 +158,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   #connected = false;
   #closed = false;
   #reconnectNow = false;
+  /** A (re)connect is reading the token file. */
+  #opening = false;
 
   constructor(opts: DeltaXdsClientOptions) {
     super();
@@ -163,8 +190,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
 
   /** Opens the stream; reconnects with jittered backoff until close(). */
   start(): void {
-    if (this.#closed || this.#call !== undefined) return;
-    this.#open();
+    if (this.#closed || this.#call !== undefined || this.#opening || this.#timer !== undefined) return;
+    this.#connect();
   }
 
   /** Drops the current stream and opens a new one at once (e.g. to move to another controller). */
@@ -222,8 +249,46 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     this.#call?.write(create(DeltaDiscoveryRequestSchema, init));
   }
 
-  #open(): void {
-    const call = this.#client.deltaAggregatedResources();
+  #retryIn(delayMs: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#closed) this.#connect();
+    }, delayMs);
+  }
+
+  /** Gathers this attempt's credentials (the token file may have rotated), then opens the stream. */
+  #connect(): void {
+    const file = this.#opts.tokenFile;
+    if (file === undefined) {
+      this.#open(this.#opts.token);
+      return;
+    }
+    this.#opening = true;
+    readFile(file, "utf8").then(
+      (text) => {
+        this.#opening = false;
+        if (!this.#closed) this.#open(text.trim());
+      },
+      (err: unknown) => {
+        this.#opening = false;
+        if (this.#closed) return;
+        const delay = this.#backoff.next();
+        this.#opts.logger?.warn(
+          { tokenFile: file, err: (err as Error).message, retryInMs: delay },
+          "cannot read the xDS token file; retrying — check the projected service account token volume",
+        );
+        this.#retryIn(delay);
+      },
+    );
+  }
+
+  #open(token: string | undefined): void {
+    const metadata = new grpc.Metadata();
+    if (token !== undefined && token !== "") metadata.set("authorization", `Bearer ${token}`);
+    const call = this.#client.deltaAggregatedResources(
+      metadata,
+      this.#opts.callCredentials !== undefined ? { credentials: this.#opts.callCredentials } : {},
+    );
     this.#call = call;
     let first = true;
     let ended = false;
@@ -238,10 +303,7 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       const delay = this.#reconnectNow ? 0 : this.#backoff.next();
       this.#reconnectNow = false;
       this.#opts.logger?.info({ reason, retryInMs: delay }, "xDS stream ended; reconnecting");
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        if (!this.#closed) this.#open();
-      }, delay);
+      this.#retryIn(delay);
     };
     call.on("data", (res: DeltaDiscoveryResponse) => {
       if (first) {
@@ -261,7 +323,17 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     for (const [typeUrl, slot] of this.#slots) {
       this.#send({
         typeUrl,
-        ...(node ? { node: { id: this.#opts.node.id, cluster: this.#opts.node.cluster ?? "" } } : {}),
+        ...(node
+          ? {
+              node: {
+                id: this.#opts.node.id,
+                cluster: this.#opts.node.cluster ?? "",
+                ...(this.#opts.node.metadata !== undefined
+                  ? { metadata: { ...this.#opts.node.metadata } }
+                  : {}),
+              },
+            }
+          : {}),
         resourceNamesSubscribe: slot.names === "*" ? [] : [...slot.names],
         initialResourceVersions: Object.fromEntries(slot.versions),
       });
