@@ -90,7 +90,11 @@ interface Controller {
   readonly logs: string[];
 }
 
-async function startController(configDir: string, caDir: string): Promise<Controller> {
+async function startController(
+  configDir: string,
+  caDir: string,
+  extraArgs: readonly string[] = [],
+): Promise<Controller> {
   const proc = spawn(
     NODE,
     [
@@ -103,6 +107,7 @@ async function startController(configDir: string, caDir: string): Promise<Contro
       "127.0.0.1:0",
       "--admin-address",
       "127.0.0.1:0",
+      ...extraArgs,
     ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WEFT_LOG_LEVEL: "info" } },
   );
@@ -607,5 +612,50 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
     assert.equal(await exit, 0, controller!.logs.slice(-5).join("\n"));
     await disconnected;
     assert.ok(controller!.logs.some((l) => l.includes('"msg":"weft-controller stopped"')));
+  });
+});
+
+void describe("weft-controller --insecure-xds-no-auth", () => {
+  void it("serves an unauthenticated client, and says loudly that it does", async () => {
+    const configDir = await mkdtemp(join(tmpdir(), "weft-ctl-cfg-"));
+    const caDir = await mkdtemp(join(tmpdir(), "weft-ctl-ca-"));
+    let controller: Controller | undefined;
+    let client: DeltaXdsClient | undefined;
+    try {
+      await writeFile(join(configDir, "base.yaml"), BASE_CONFIG);
+      await writeFile(join(configDir, "pod.yaml"), podYaml("shop", "only", "10.1.0.1"));
+      controller = await startController(configDir, caDir, ["--insecure-xds-no-auth"]);
+      const warning = controller.logs.find((l) => l.includes("xDS AUTHENTICATION IS OFF"));
+      assert.ok(warning !== undefined, "the controller warns that xDS is unauthenticated");
+      assert.equal((JSON.parse(warning) as { level: string }).level, "warn", "logged at warn level");
+      const store = new StateStore();
+      client = new DeltaXdsClient({
+        address: controller.xds,
+        credentials: {
+          kind: "tls",
+          ca: await readFile(join(caDir, "ca-cert.pem"), "utf8"),
+          serverName: SERVER_NAME,
+        },
+        node: { id: "debugger" },
+        handlers: [addressHandler(store), authorizationHandler(store)],
+        backoff: { baseMs: 50, maxMs: 200 },
+      });
+      client.start();
+      await until("the anonymous client to sync", () => store.current.workloads.size === 1);
+      const dump = (await (await fetch(`${controller.admin}/debug/config_dump`)).json()) as {
+        xdsAuth: string;
+        clients: { authenticatedBy: string }[];
+      };
+      assert.equal(dump.xdsAuth, "disabled");
+      assert.deepEqual(
+        dump.clients.map((c) => c.authenticatedBy),
+        ["none"],
+      );
+    } finally {
+      await client?.close();
+      if (controller !== undefined) await stopProcess(controller.proc);
+      await rm(configDir, { recursive: true, force: true });
+      await rm(caDir, { recursive: true, force: true });
+    }
   });
 });
