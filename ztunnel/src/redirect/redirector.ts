@@ -356,6 +356,17 @@ export class Redirector {
       }
     } catch (err) {
       out.forEach(closeListener);
+      if (isWeftError(err) && /EADDRNOTAVAIL/.test(err.message)) {
+        throw weftError(
+          "WEFT_E_NETNS",
+          `cannot open ztunnel's listeners in pod ${record.uid}'s netns ${record.netnsPath}: ${err.reason}`,
+          { uid: record.uid },
+          {
+            cause: err,
+            fix: "bring the pod's loopback up before enrolling it (runtimes run the CNI loopback plugin first)",
+          },
+        );
+      }
       throw err;
     }
     return out;
