@@ -298,7 +298,8 @@ export class DeltaXdsServer {
       return;
     }
     const peer = call.getPeer();
-    const client = new ClientStream(call, peer, peerIdentity(call), `${peer}#${++this.#streams}`);
+    const stream = ++this.#streams;
+    const client = new ClientStream(call, peer, peerIdentity(call), `${peer}#${stream}`);
     this.#clients.add(client);
     // With auth, requests wait here until the first one's credentials are checked.
     let held: DeltaDiscoveryRequest[] | undefined = this.#authorize === undefined ? undefined : [];
@@ -308,7 +309,7 @@ export class DeltaXdsServer {
       if (first) {
         first = false;
         const nodeId = req.node?.id;
-        if (nodeId !== undefined && nodeId !== "") client.id = `${nodeId}#${this.#streams}`;
+        if (nodeId !== undefined && nodeId !== "") client.id = `${nodeId}#${stream}`;
         const waypoint = req.node?.metadata?.[WAYPOINT_METADATA_KEY];
         if (typeof waypoint === "string" && waypoint !== "") client.waypoint = waypoint;
         if (held === undefined) this.#announce(client);
