@@ -24,6 +24,7 @@ fi
 mapfile -t files < <(find . -path ./node_modules -prune -o -path '*/dist/test/*' -name "$pattern" ! -name "$exclude" -print | sort)
 [ ${#files[@]} -gt 0 ] || die "no test files found under */dist/test: did the build run?"
 log "running ${#files[@]} test files"
+# A hung test fails after 5 minutes instead of eating CI's time limit.
 # One file at a time: the root suites build network namespaces and attach BPF programs, and two
 # cores are shared with the processes under test.
-exec "$NODE" --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+exec "$NODE" --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${files[@]}"
