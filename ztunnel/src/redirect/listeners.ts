@@ -84,6 +84,7 @@ export async function openListener(
   spec: ListenerSpec,
   onTcp: (socket: net.Socket) => void,
   onUdp: (socket: dgram.Socket, msg: Buffer, from: dgram.RemoteInfo) => void,
+  onError: (err: Error) => void,
 ): Promise<OpenListener> {
   const fd = await socketInNetns(netnsPath, {
     family: spec.family,
@@ -98,6 +99,8 @@ export async function openListener(
   try {
     if (spec.type === "tcp") {
       const server = net.createServer(onTcp);
+      // accept() errors (EMFILE, ENFILE) must not crash the agent: every pod shares the process.
+      server.on("error", onError);
       const listening = once(server, "listening");
       server.listen({ fd });
       await listening;
@@ -105,6 +108,7 @@ export async function openListener(
     }
     const socket = dgram.createSocket(spec.family === 6 ? "udp6" : "udp4");
     socket.on("message", (msg, from) => onUdp(socket, msg, from));
+    socket.on("error", onError);
     // dgram emits "listening" synchronously inside bind({ fd }): subscribe first.
     const listening = once(socket, "listening");
     socket.bind({ fd });

@@ -9,7 +9,7 @@
 //    sk_lookup drops inbound (the sockhash entries died with the old sockets) until re-adopted.
 import type dgram from "node:dgram";
 import { existsSync, readdirSync, rmdirSync, statSync } from "node:fs";
-import type net from "node:net";
+import net from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isWeftError, requireCapabilities, weftError, type CapabilityName, type Logger } from "@weft/core";
@@ -352,7 +352,20 @@ export class Redirector {
             reply: (answer) => socket.send(answer, from.port, from.address),
           });
         };
-        out.push(await openListener(record.netnsPath, spec, onTcp, onUdp));
+        const onError = (err: Error): void =>
+          this.#log?.error(
+            { err, uid: record.uid, listener: `${spec.address}:${spec.port}/${spec.type}` },
+            "listener error",
+          );
+        out.push(
+          await openListener(
+            record.netnsPath,
+            spec,
+            guard(onTcp, this.#log),
+            guard(onUdp, this.#log),
+            onError,
+          ),
+        );
       }
     } catch (err) {
       out.forEach(closeListener);
@@ -490,6 +503,22 @@ export class Redirector {
     this.#remember(current, listeners);
     return "adopted";
   }
+}
+
+/**
+ * A handler that throws must cost one connection, not the process that serves every pod: log it
+ * and reset the socket (a TCP handler's first argument is the accepted socket).
+ */
+function guard<A extends unknown[]>(fn: (...args: A) => void, log: Logger | undefined): (...args: A) => void {
+  return (...args: A) => {
+    try {
+      fn(...args);
+    } catch (err) {
+      log?.error({ err }, "connection handler threw; connection reset");
+      const first = args[0];
+      if (first instanceof net.Socket && !first.destroyed) first.resetAndDestroy();
+    }
+  };
 }
 
 /** {netns cookie, 4-tuple} of a socket accepted on :15001, as sockops keyed it. */
