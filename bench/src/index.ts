@@ -1,1 +1,13 @@
-export {};
+// @weft/bench: benchmarks run by `npm run bench` (see bench/README.md). The library surface is
+// what the bench's own tests drive.
+export { percentile, round, summarize, type Summary } from "./stats.js";
+export {
+  runScenario,
+  scenarioName,
+  type ChangeResult,
+  type CpuFigures,
+  type FleetMode,
+  type ScenarioOptions,
+  type ScenarioResult,
+} from "./push-latency/scenario.js";
+export { World, type Mutation, type MutationKind } from "./push-latency/world.js";
