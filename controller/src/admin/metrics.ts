@@ -19,6 +19,7 @@ export class ControllerMetrics {
   readonly xdsPushedResources: Counter<"type">;
   readonly xdsPushLatency: Histogram<"type">;
   readonly xdsNacks: Counter<"type">;
+  readonly xdsDenied: Counter<"status" | "reason">;
   readonly certificatesIssued: Counter<"impersonated">;
   readonly caErrors: Counter<"reason">;
   readonly configSnapshots: Counter;
@@ -56,6 +57,12 @@ export class ControllerMetrics {
       name: "weft_controller_xds_nacks_total",
       help: "Responses a client NACKed (rejected resources), by resource type.",
       labelNames: ["type"],
+      registers,
+    });
+    this.xdsDenied = new Counter({
+      name: "weft_controller_xds_denied_total",
+      help: "xDS streams refused before any config was sent (bad or missing credentials, wrong role), by gRPC status and reason.",
+      labelNames: ["status", "reason"],
       registers,
     });
     this.certificatesIssued = new Counter({
@@ -105,6 +112,9 @@ export class ControllerMetrics {
       }
       case "nack":
         this.xdsNacks.inc({ type: typeLabel(e.typeUrl) });
+        break;
+      case "denied":
+        this.xdsDenied.inc({ status: e.status, reason: e.reason });
         break;
       case "ack":
         break;
