@@ -21,4 +21,6 @@ export interface Benchmark {
   readonly name: string;
   readonly description: string;
   run(ctx: BenchContext): Promise<BenchResult>;
+  /** The Markdown for stored scenarios (run.ts --render). */
+  render?(scenarios: readonly unknown[]): string;
 }

@@ -99,6 +99,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
     "translate p50 (ms)",
     "controller CPU / change (ms)",
     "controller peak RSS (MiB)",
+    "clients' CPU / change (ms)",
     "clients' RSS (MiB)",
   ];
   const rows = results.map((r) => {
@@ -124,6 +125,9 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
       ms(translate.p50),
       cpuPerChange,
       r.fleetProcess === undefined ? `${mb(r.memory.maxRssBytes)} (incl. clients)` : mb(r.memory.maxRssBytes),
+      r.fleetProcess === undefined
+        ? "–"
+        : ms((r.fleetProcess.changes.userMs + r.fleetProcess.changes.systemMs) / o.changes),
       r.fleetProcess === undefined ? "–" : mb(r.fleetProcess.maxRssBytes),
     ];
   });
@@ -163,4 +167,5 @@ export const pushLatency: Benchmark = {
       markdown: `${markdownTable(results)}${notes}`,
     };
   },
+  render: (scenarios) => markdownTable(scenarios as readonly ScenarioResult[]),
 };

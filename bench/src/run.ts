@@ -3,6 +3,7 @@
 //   --quick        smaller, shorter scenarios (a sanity run, not figures to publish)
 //   --cpu-prof     write CPU profiles (bench/results/profiles/) of the measured phases
 //   --out <dir>    results directory (default bench/results)
+//   --render       only re-render today's (or --date's) .md and the README from the JSON
 // Writes <out>/<YYYY-MM-DD>.json and .md (a run merges into the same day's files, one entry per
 // benchmark) and refreshes the latest table in bench/README.md.
 import { cpus, freemem, loadavg, totalmem, release } from "node:os";
@@ -70,6 +71,18 @@ function commit(): string {
   }
 }
 
+/** Rebuilds each benchmark's Markdown from its stored figures (after the table format changed). */
+function rerender(file: ResultsFile): void {
+  for (const [name, run] of Object.entries(file.benchmarks)) {
+    const bench = BENCHMARKS.find((b) => b.name === name);
+    if (bench?.render === undefined) continue;
+    file.benchmarks[name] = {
+      ...run,
+      result: { ...run.result, markdown: bench.render(run.result.scenarios) },
+    };
+  }
+}
+
 export function markdownReport(file: ResultsFile): string {
   const parts = [`# weft benchmarks, ${file.date}`, ""];
   for (const [name, run] of Object.entries(file.benchmarks).sort(([a], [b]) => a.localeCompare(b))) {
@@ -123,6 +136,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       quick: { type: "boolean", default: false },
       "cpu-prof": { type: "boolean", default: false },
       out: { type: "string", default: join(BENCH_DIR, "results") },
+      render: { type: "boolean", default: false },
+      date: { type: "string" },
     },
     allowPositionals: false,
   });
@@ -143,9 +158,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   await mkdir(outDir, { recursive: true });
   const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
 
-  const date = new Date().toISOString().slice(0, 10);
+  const date = values.date ?? new Date().toISOString().slice(0, 10);
   const jsonPath = join(outDir, `${date}.json`);
   const file: ResultsFile = (await readJson(jsonPath)) ?? { date, benchmarks: {} };
+  if (values.render) {
+    rerender(file);
+    const markdown = markdownReport(file);
+    await writeFile(join(outDir, `${date}.md`), markdown);
+    if (outDir === join(BENCH_DIR, "results")) await refreshReadme(markdown);
+    process.stdout.write(`${markdown}\n`);
+    return 0;
+  }
   let failed = false;
   for (const bench of selected) {
     const startedAt = new Date().toISOString();

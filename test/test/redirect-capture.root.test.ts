@@ -141,6 +141,7 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       // getpeername in the app shows what it asked for.
       assert.equal(got.remoteAddress, c.host());
       assert.equal(got.remotePort, ECHO);
+      assert.ok(r().reasonCounters().CONNECT_REDIRECTED > 0n, "counted as redirected");
     });
   }
 

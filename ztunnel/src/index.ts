@@ -16,3 +16,6 @@ export {
   type WeftCniConfig,
 } from "./cni/plugin.js";
 export { readCniEnvironment, type CniEnvironment } from "./config.js";
+export * from "./tls/index.js";
+export * from "./hbone/index.js";
+export * from "./pool/index.js";

@@ -22,6 +22,7 @@ import {
   ensurePinRoot,
   netnsCookie,
   openPinnedMap,
+  readReasonCounters,
   socketInNetns,
   closeFd,
   type BpfMap,
@@ -29,6 +30,7 @@ import {
   type ListenerKey,
   type OrigDst,
   type PodInfo,
+  type Reason,
 } from "@weft/native";
 import {
   FAIL_CLOSED_HANDLERS,
@@ -128,6 +130,7 @@ export class Redirector {
   readonly #origConn: BpfMap<ConnKey, OrigDst>;
   readonly #podIps: BpfMap<string, PodInfo>;
   readonly #listeners: BpfMap<ListenerKey, bigint>;
+  readonly #stats: BpfMap<number, bigint[]>;
   readonly #handlers: PodHandlers;
   readonly #log: Logger | undefined;
   readonly #pods = new Map<string, Enrolled>();
@@ -151,6 +154,7 @@ export class Redirector {
     this.#origConn = openPinnedMap(this.pinRoot, WEFT_MAPS.origConn);
     this.#podIps = openPinnedMap(this.pinRoot, WEFT_MAPS.podIps);
     this.#listeners = openPinnedMap(this.pinRoot, WEFT_MAPS.listeners);
+    this.#stats = openPinnedMap(this.pinRoot, WEFT_MAPS.stats);
     this.adoption = { adopted: [], collected: [], failed: [] };
   }
 
@@ -243,6 +247,14 @@ export class Redirector {
     return this.#origConn.take(connKeyOf(socket, netnsCookie));
   }
 
+  /**
+   * The programs' pass/redirect/drop counters (bpf/include/reasons.h), summed over CPUs and over
+   * every pod on the node, for the weft_* redirect metrics.
+   */
+  reasonCounters(): Record<Reason, bigint> {
+    return readReasonCounters(this.#stats);
+  }
+
   /** Stop serving (listeners, maps, objects). Pins stay: pods remain captured, fail closed. */
   async close(): Promise<void> {
     await this.#serial(() => {
@@ -250,7 +262,7 @@ export class Redirector {
       this.#closed = true;
       for (const p of this.#pods.values()) p.listeners.forEach(closeListener);
       this.#pods.clear();
-      [this.#origConn, this.#podIps, this.#listeners].forEach((m) => m.close());
+      [this.#origConn, this.#podIps, this.#listeners, this.#stats].forEach((m) => m.close());
       this.#objects.forEach((o) => o.close());
     });
   }
