@@ -17,15 +17,20 @@ export interface PoolKey {
   readonly dstIdentities: readonly string[];
   /** `ip:port` of the HBONE peer. */
   readonly nextHop: string;
-  /** Source IP to bind (pod IP when spoofing), or undefined for ztunnel's own. */
+  /** Source IP to bind (the source pod's IP), or undefined for ztunnel's own. */
   readonly srcIp?: string;
+  /**
+   * Network namespace to dial from (the source pod's), so the connection leaves with the pod's IP
+   * and NetworkPolicies see the real source; undefined dials from ztunnel's own netns.
+   */
+  readonly srcNetns?: string;
 }
 
 /** The map key: dstIdentities sorted so the same set always lands in the same bucket. */
 export function poolKeyId(key: PoolKey): string {
   const dst =
     key.dstIdentities.length <= 1 ? key.dstIdentities.join(",") : [...key.dstIdentities].sort().join(",");
-  return `${key.srcIdentity}|${dst}|${key.nextHop}|${key.srcIp ?? ""}`;
+  return `${key.srcIdentity}|${dst}|${key.nextHop}|${key.srcIp ?? ""}|${key.srcNetns ?? ""}`;
 }
 
 export interface HbonePoolOptions {

@@ -1,0 +1,161 @@
+// ztunnel's Prometheus metrics (DESIGN §7): Istio's standard TCP metrics with Istio's labels, so
+// existing dashboards and Kiali read them, and weft_* internals. Also the per-connection access
+// log: the ConnectionObserver below sees every connection exactly once open and once closed.
+import { Counter, Gauge, createRegistry, type Logger, type Registry } from "@weft/core";
+import type { Service, Workload } from "@weft/state";
+import type { ConnectionObserver, ConnectionRecord } from "./proxy/record.js";
+
+export const ISTIO_TCP_LABELS = [
+  "reporter",
+  "source_workload",
+  "source_workload_namespace",
+  "source_principal",
+  "source_app",
+  "source_version",
+  "source_cluster",
+  "destination_workload",
+  "destination_workload_namespace",
+  "destination_principal",
+  "destination_app",
+  "destination_version",
+  "destination_service",
+  "destination_service_name",
+  "destination_service_namespace",
+  "destination_cluster",
+  "request_protocol",
+  "response_flags",
+  "connection_security_policy",
+] as const;
+export type IstioTcpLabel = (typeof ISTIO_TCP_LABELS)[number];
+type Labels = Record<IstioTcpLabel, string>;
+
+const UNKNOWN = "unknown";
+
+/** Istio's label values for one connection (pure, table-tested). */
+export function istioLabels(r: ConnectionRecord): Labels {
+  const src: Workload | undefined = r.source;
+  const dst: Workload | undefined = r.destinationWorkload;
+  const svc: Service | undefined = r.destinationService;
+  return {
+    reporter: r.reporter,
+    source_workload: src?.workloadName || UNKNOWN,
+    source_workload_namespace: src?.namespace || UNKNOWN,
+    source_principal: r.sourcePrincipal ?? UNKNOWN,
+    source_app: src?.canonicalName || UNKNOWN,
+    source_version: src?.canonicalRevision || UNKNOWN,
+    source_cluster: src?.clusterId || UNKNOWN,
+    destination_workload: dst?.workloadName || UNKNOWN,
+    destination_workload_namespace: dst?.namespace || UNKNOWN,
+    destination_principal: r.destinationPrincipal ?? UNKNOWN,
+    destination_app: dst?.canonicalName || UNKNOWN,
+    destination_version: dst?.canonicalRevision || UNKNOWN,
+    destination_service: svc?.hostname ?? (dst !== undefined ? UNKNOWN : r.destinationIp),
+    destination_service_name: svc?.name ?? UNKNOWN,
+    destination_service_namespace: svc?.namespace ?? UNKNOWN,
+    destination_cluster: dst?.clusterId || UNKNOWN,
+    request_protocol: "tcp",
+    response_flags: r.responseFlags,
+    connection_security_policy: r.security,
+  };
+}
+
+export class ZtunnelMetrics implements ConnectionObserver {
+  readonly registry: Registry;
+  readonly opened: Counter<IstioTcpLabel>;
+  readonly closed: Counter<IstioTcpLabel>;
+  readonly sentBytes: Counter<IstioTcpLabel>;
+  readonly receivedBytes: Counter<IstioTcpLabel>;
+  readonly activeConnections: Gauge<"direction">;
+  readonly refused: Counter<"direction" | "response_flags">;
+  /** Connections being proxied now (the gauge's total, for the drain loop). */
+  active = 0;
+  readonly #log: Logger;
+
+  constructor(log: Logger, registry: Registry = createRegistry({ collectDefault: true })) {
+    this.registry = registry;
+    this.#log = log;
+    const registers = [registry];
+    const labelNames = [...ISTIO_TCP_LABELS];
+    this.opened = new Counter({
+      name: "istio_tcp_connections_opened_total",
+      help: "TCP connections opened (Istio standard metric).",
+      labelNames,
+      registers,
+    });
+    this.closed = new Counter({
+      name: "istio_tcp_connections_closed_total",
+      help: "TCP connections closed (Istio standard metric).",
+      labelNames,
+      registers,
+    });
+    this.sentBytes = new Counter({
+      name: "istio_tcp_sent_bytes_total",
+      help: "Bytes sent during the response (server to client) of TCP connections (Istio standard metric).",
+      labelNames,
+      registers,
+    });
+    this.receivedBytes = new Counter({
+      name: "istio_tcp_received_bytes_total",
+      help: "Bytes received during the request (client to server) of TCP connections (Istio standard metric).",
+      labelNames,
+      registers,
+    });
+    this.activeConnections = new Gauge({
+      name: "weft_ztunnel_active_connections",
+      help: "Connections being proxied now, by direction.",
+      labelNames: ["direction"],
+      registers,
+    });
+    this.refused = new Counter({
+      name: "weft_ztunnel_connections_refused_total",
+      help: "Connections refused or failed before any byte flowed, by direction and response flag (DENY = authorization, incl. PeerAuthentication STRICT).",
+      labelNames: ["direction", "response_flags"],
+      registers,
+    });
+  }
+
+  onOpen(r: ConnectionRecord): void {
+    this.opened.inc(istioLabels(r));
+    this.activeConnections.inc({ direction: r.direction });
+    this.active++;
+  }
+
+  onClose(r: ConnectionRecord): void {
+    const labels = istioLabels(r);
+    if (r.opened) {
+      this.closed.inc(labels);
+      this.activeConnections.dec({ direction: r.direction });
+      this.active--;
+      if (r.bytesFromServer > 0) this.sentBytes.inc(labels, r.bytesFromServer);
+      if (r.bytesFromClient > 0) this.receivedBytes.inc(labels, r.bytesFromClient);
+    } else {
+      this.refused.inc({ direction: r.direction, response_flags: r.responseFlags });
+    }
+    this.#log.info(accessLogEntry(r), "connection complete");
+  }
+}
+
+/** The access-log line's fields for one connection (one line per connection, at close). */
+export function accessLogEntry(r: ConnectionRecord): Record<string, unknown> {
+  return {
+    access: true,
+    direction: r.direction,
+    src: { ip: r.sourceIp, workload: r.source?.name, namespace: r.source?.namespace, identity: r.sourcePrincipal },
+    dst: {
+      addr: r.destinationIp.includes(":")
+        ? `[${r.destinationIp}]:${r.destinationPort}`
+        : `${r.destinationIp}:${r.destinationPort}`,
+      workload: r.destinationWorkload?.name,
+      namespace: r.destinationWorkload?.namespace,
+      service: r.destinationService?.hostname,
+      identity: r.destinationPrincipal,
+    },
+    via: r.via,
+    security: r.security,
+    bytes_sent: r.bytesFromServer,
+    bytes_recv: r.bytesFromClient,
+    duration_ms: Date.now() - r.startedAt,
+    response_flags: r.responseFlags,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+  };
+}
