@@ -152,6 +152,59 @@ export function readAgentConfig(env: Env = process.env): AgentConfig {
 }
 
 /**
+ * The identity manager's CA connection (DESIGN §5): where the CA is, how its serving certificate is
+ * verified, and how the node agent authenticates. Separate from AGENT_CONFIG so a process that
+ * only needs certificates reads only these.
+ */
+export const IDENTITY_CONFIG = defineConfig({
+  caAddress: {
+    env: "WEFT_CA_ADDRESS",
+    type: "string",
+    default: "weft-controller.weft-system.svc:15012",
+    why: "host:port of the CA (istio.v1.auth.IstioCertificateService); the controller serves it on its xDS port, as istiod does.",
+  },
+  caRootFile: {
+    env: "WEFT_CA_ROOT_FILE",
+    type: "string",
+    default: "/var/run/secrets/weft/root-cert.pem",
+    why: "PEM root(s) the CA's serving certificate must chain to: the weft-ca-root-cert ConfigMap mounted as a file. Its roots are also trusted for mesh peers.",
+  },
+  caServerName: {
+    env: "WEFT_CA_SERVER_NAME",
+    type: "string",
+    default: "weft-controller.weft-system.svc",
+    why: "DNS name verified in the CA's serving certificate; set it when the CA is reached through an address its certificate does not name.",
+  },
+  caTokenFile: {
+    env: "WEFT_CA_TOKEN_FILE",
+    type: "string",
+    default: "/var/run/secrets/tokens/weft-ca",
+    why: "Projected service account token (audience weft-ca) sent as the bearer token; re-read on every request because the kubelet rotates it.",
+  },
+  certTtl: {
+    env: "WEFT_CERT_TTL",
+    type: "duration",
+    default: "24h",
+    min: 60_000,
+    why: "Workload certificate lifetime asked of the CA (it may cap it); certificates are refreshed at half-life.",
+  },
+  maxConcurrentCertFetches: {
+    env: "WEFT_CERT_FETCH_CONCURRENCY",
+    type: "int",
+    default: 3,
+    min: 1,
+    max: 64,
+    why: "CA requests in flight at once; bounds the burst a node with many new pods sends the CA. Requests of waiting connections go first.",
+  },
+});
+
+export type IdentityConfig = ConfigOf<typeof IDENTITY_CONFIG>;
+
+export function readIdentityConfig(env: Env = process.env): IdentityConfig {
+  return readConfig(IDENTITY_CONFIG, env);
+}
+
+/**
  * The CNI plugin's inputs from the environment (CNI spec "Parameters"): named by the spec, so they
  * are read raw here and validated by cni/request.ts, which reports errors in the spec's format.
  */
