@@ -51,102 +51,6 @@ export const AGENT_CONFIG = defineConfig({
 
 export type AgentConfig = ConfigOf<typeof AGENT_CONFIG>;
 
-/** The tunnel's settings on top of the agent's: who this node is, where the controller is. */
-export const ZTUNNEL_CONFIG = defineConfig({
-  ...AGENT_CONFIG,
-  nodeName: {
-    env: "WEFT_NODE_NAME",
-    type: "string",
-    why: "This node's name (the Pod's spec.nodeName, from the downward API): the CA grants certificates only for pods on it.",
-  },
-  xdsAddress: {
-    env: "WEFT_XDS_ADDRESS",
-    type: "string",
-    default: "weft-controller.weft-system.svc:15012",
-    why: "host:port of the controller's delta xDS and CA endpoint (gRPC over TLS).",
-  },
-  caAddress: {
-    env: "WEFT_CA_ADDRESS",
-    type: "string",
-    optional: true,
-    why: "host:port of the CA when it is not the xDS endpoint (default: WEFT_XDS_ADDRESS).",
-  },
-  controllerName: {
-    env: "WEFT_CONTROLLER_NAME",
-    type: "string",
-    default: "weft-controller.weft-system.svc",
-    why: "DNS name the controller's serving certificate must carry (checked instead of the dialled host, which may be an IP).",
-  },
-  rootCertFile: {
-    env: "WEFT_ROOT_CERT_FILE",
-    type: "string",
-    default: "/var/run/secrets/weft/root-cert.pem",
-    why: "The mesh root(s) (ConfigMap weft-ca-root-cert): verifies the controller and, with the CA's answers, peers.",
-  },
-  tokenFile: {
-    env: "WEFT_TOKEN_FILE",
-    type: "string",
-    default: "/var/run/secrets/tokens/weft-ca",
-    why: "ztunnel's service account token (projected, audience weft-ca), sent to the CA and xDS as a bearer token; re-read on every use because kubelet rotates it.",
-  },
-  network: {
-    env: "WEFT_NETWORK",
-    type: "string",
-    default: "",
-    why: "The network this node's pods are on (Istio multi-network); addresses are looked up in it.",
-  },
-  trustDomain: {
-    env: "WEFT_TRUST_DOMAIN",
-    type: "string",
-    default: "cluster.local",
-    why: "SPIFFE trust domain of the mesh: HBONE peers must present an identity in it.",
-  },
-  rootNamespace: {
-    env: "WEFT_ROOT_NAMESPACE",
-    type: "string",
-    default: "weft-system",
-    why: "Namespace whose policies apply mesh-wide (as the controller's rootNamespace).",
-  },
-  certTtl: {
-    env: "WEFT_CERT_TTL",
-    type: "duration",
-    default: "24h",
-    min: 10_000,
-    why: "Lifetime asked for workload certificates; they are refreshed at half-life.",
-  },
-  adminAddress: {
-    env: "WEFT_ADMIN_ADDRESS",
-    type: "string",
-    default: "127.0.0.1:15000",
-    why: "Admin HTTP (config dump, certificates, pools, log level): localhost only, it shows internals.",
-  },
-  metricsAddress: {
-    env: "WEFT_METRICS_ADDRESS",
-    type: "string",
-    default: "0.0.0.0:15020",
-    why: "Prometheus /metrics (Istio's port).",
-  },
-  readyAddress: {
-    env: "WEFT_READY_ADDRESS",
-    type: "string",
-    default: "0.0.0.0:15021",
-    why: "Readiness /healthz/ready for the kubelet (Istio's port).",
-  },
-  drainTimeout: {
-    env: "WEFT_DRAIN_TIMEOUT",
-    type: "duration",
-    default: "30s",
-    why: "On SIGTERM, how long tunnelled connections may run on before they are closed.",
-  },
-});
-
-export type ZtunnelConfig = ConfigOf<typeof ZTUNNEL_CONFIG>;
-
-export function readZtunnelConfig(env: Env = process.env): ZtunnelConfig {
-  return readConfig(ZTUNNEL_CONFIG, env);
-}
-
-
 export function readAgentConfig(env: Env = process.env): AgentConfig {
   return readConfig(AGENT_CONFIG, env);
 }
@@ -226,4 +130,69 @@ export function readCniEnvironment(env: Env = process.env): CniEnvironment {
     args: env["CNI_ARGS"],
     path: env["CNI_PATH"],
   };
+}
+
+/** The tunnel's settings on top of the agent's: who this node is, where the controller is. */
+export const ZTUNNEL_CONFIG = defineConfig({
+  ...AGENT_CONFIG,
+  ...IDENTITY_CONFIG,
+  nodeName: {
+    env: "WEFT_NODE_NAME",
+    type: "string",
+    why: "This node's name (the Pod's spec.nodeName, from the downward API): the CA grants certificates only for pods on it.",
+  },
+  xdsAddress: {
+    env: "WEFT_XDS_ADDRESS",
+    type: "string",
+    default: "weft-controller.weft-system.svc:15012",
+    why: "host:port of the controller's delta xDS endpoint (gRPC over TLS); verified with WEFT_CA_ROOT_FILE and WEFT_CA_SERVER_NAME, authenticated with WEFT_CA_TOKEN_FILE, like the CA.",
+  },
+  network: {
+    env: "WEFT_NETWORK",
+    type: "string",
+    default: "",
+    why: "The network this node's pods are on (Istio multi-network); addresses are looked up in it.",
+  },
+  trustDomain: {
+    env: "WEFT_TRUST_DOMAIN",
+    type: "string",
+    default: "cluster.local",
+    why: "SPIFFE trust domain of the mesh: HBONE peers must present an identity in it.",
+  },
+  rootNamespace: {
+    env: "WEFT_ROOT_NAMESPACE",
+    type: "string",
+    default: "weft-system",
+    why: "Namespace whose policies apply mesh-wide (as the controller's rootNamespace).",
+  },
+  adminAddress: {
+    env: "WEFT_ADMIN_ADDRESS",
+    type: "string",
+    default: "127.0.0.1:15000",
+    why: "Admin HTTP (config dump, certificates, pools, log level): localhost only, it shows internals.",
+  },
+  metricsAddress: {
+    env: "WEFT_METRICS_ADDRESS",
+    type: "string",
+    default: "0.0.0.0:15020",
+    why: "Prometheus /metrics (Istio's port).",
+  },
+  readyAddress: {
+    env: "WEFT_READY_ADDRESS",
+    type: "string",
+    default: "0.0.0.0:15021",
+    why: "Readiness /healthz/ready for the kubelet (Istio's port).",
+  },
+  drainTimeout: {
+    env: "WEFT_DRAIN_TIMEOUT",
+    type: "duration",
+    default: "30s",
+    why: "On SIGTERM, how long tunnelled connections may run on before they are closed.",
+  },
+});
+
+export type ZtunnelConfig = ConfigOf<typeof ZTUNNEL_CONFIG>;
+
+export function readZtunnelConfig(env: Env = process.env): ZtunnelConfig {
+  return readConfig(ZTUNNEL_CONFIG, env);
 }

@@ -20,7 +20,19 @@ export * from "./tls/index.js";
 export * from "./hbone/index.js";
 export * from "./pool/index.js";
 export * from "./proxy/index.js";
-export { ZtunnelMetrics, istioLabels, accessLogEntry, ISTIO_TCP_LABELS, type IstioTcpLabel } from "./metrics.js";
-export { startZtunnel, parseHostPort, type RunningZtunnel, type ZtunnelIdentities, type ZtunnelOptions } from "./ztunnel.js";
+export {
+  ZtunnelMetrics,
+  istioLabels,
+  accessLogEntry,
+  ISTIO_TCP_LABELS,
+  type IstioTcpLabel,
+} from "./metrics.js";
+export {
+  startZtunnel,
+  parseHostPort,
+  type RunningZtunnel,
+  type ZtunnelIdentities,
+  type ZtunnelOptions,
+} from "./ztunnel.js";
 export { readZtunnelConfig, ZTUNNEL_CONFIG, type ZtunnelConfig } from "./config.js";
 export * from "./identity/index.js";

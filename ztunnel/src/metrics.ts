@@ -140,7 +140,12 @@ export function accessLogEntry(r: ConnectionRecord): Record<string, unknown> {
   return {
     access: true,
     direction: r.direction,
-    src: { ip: r.sourceIp, workload: r.source?.name, namespace: r.source?.namespace, identity: r.sourcePrincipal },
+    src: {
+      ip: r.sourceIp,
+      workload: r.source?.name,
+      namespace: r.source?.namespace,
+      identity: r.sourcePrincipal,
+    },
     dst: {
       addr: r.destinationIp.includes(":")
         ? `[${r.destinationIp}]:${r.destinationPort}`

@@ -71,10 +71,15 @@ function readRoot(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (err) {
-    throw weftError("WEFT_E_CONFIG", `cannot read the mesh root certificate ${path}: ${(err as Error).message}`, undefined, {
-      cause: err,
-      fix: "mount ConfigMap weft-ca-root-cert there, or set WEFT_ROOT_CERT_FILE",
-    });
+    throw weftError(
+      "WEFT_E_CONFIG",
+      `cannot read the mesh root certificate ${path}: ${(err as Error).message}`,
+      undefined,
+      {
+        cause: err,
+        fix: "mount ConfigMap weft-ca-root-cert there, or set WEFT_CA_ROOT_FILE",
+      },
+    );
   }
 }
 
@@ -83,7 +88,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
   const admin = parseHostPort(config.adminAddress, "WEFT_ADMIN_ADDRESS");
   const metricsAt = parseHostPort(config.metricsAddress, "WEFT_METRICS_ADDRESS");
   const readyAt = parseHostPort(config.readyAddress, "WEFT_READY_ADDRESS");
-  const rootPem = readRoot(config.rootCertFile);
+  const rootPem = readRoot(config.caRootFile);
 
   const store = new StateStore(emptySnapshot({ rootNamespace: config.rootNamespace }));
   const snapshot = (): ReturnType<() => StateStore["current"]> => store.current;
@@ -128,24 +133,6 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
     logger: logger.child({ part: "inbound" }),
   });
 
-  // Prefetch the certificates of the pods this node serves as soon as the store knows them.
-  const prefetched = new Set<string>();
-  store.onChange((next) => {
-    if (identities.prefetch === undefined) return;
-    for (const pod of agentRef?.redirector.pods() ?? []) {
-      for (const ip of pod.ips) {
-        const w = next.workloadByAddress(config.network, ip);
-        if (w === undefined) continue;
-        const id = workloadPrincipal(w);
-        if (!prefetched.has(id)) {
-          prefetched.add(id);
-          identities.prefetch(id);
-        }
-      }
-    }
-  });
-
-  let agentRef: Agent | undefined;
   const handlers: PodHandlers = {
     outbound: (s, c) => outbound.handle(s, c),
     inbound: (s, c) => inbound.handlePlaintext(s, c),
@@ -158,14 +145,30 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
     logger: logger.child({ part: "agent" }),
     ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
   });
-  agentRef = agent;
+
+  // Prefetch the certificates of the pods this node serves as soon as the store knows them.
+  const prefetched = new Set<string>();
+  store.onChange((next) => {
+    if (identities.prefetch === undefined) return;
+    for (const pod of agent.redirector.pods()) {
+      for (const ip of pod.ips) {
+        const w = next.workloadByAddress(config.network, ip);
+        if (w === undefined) continue;
+        const id = workloadPrincipal(w);
+        if (!prefetched.has(id)) {
+          prefetched.add(id);
+          identities.prefetch(id);
+        }
+      }
+    }
+  });
 
   let synced = false;
   let draining = false;
   const xds = new DeltaXdsClient({
     address: config.xdsAddress,
-    credentials: { kind: "tls", ca: rootPem, serverName: config.controllerName },
-    tokenFile: config.tokenFile,
+    credentials: { kind: "tls", ca: rootPem, serverName: config.caServerName },
+    tokenFile: config.caTokenFile,
     node: { id: `ztunnel~${config.nodeName}`, metadata: { NODE_NAME: config.nodeName } },
     handlers: [addressHandler(store), authorizationHandler(store)],
     logger: logger.child({ part: "xds" }),
@@ -211,7 +214,11 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
         const level = url.searchParams.get("level");
         if (req.method === "POST" && level !== null) {
           if (!Object.keys(logger.levels.values).includes(level)) {
-            return text(res, 400, `unknown level ${level}: use one of ${Object.keys(logger.levels.values).join(", ")}\n`);
+            return text(
+              res,
+              400,
+              `unknown level ${level}: use one of ${Object.keys(logger.levels.values).join(", ")}\n`,
+            );
           }
           logger.level = level;
         }
@@ -223,7 +230,13 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
   });
 
   logger.info(
-    { node: config.nodeName, xds: config.xdsAddress, admin: adminServer.port, metrics: metricsServer.port, ready: readyServer.port },
+    {
+      node: config.nodeName,
+      xds: config.xdsAddress,
+      admin: adminServer.port,
+      metrics: metricsServer.port,
+      ready: readyServer.port,
+    },
     "ztunnel started",
   );
 
@@ -246,10 +259,14 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
       }
       inbound.close(true);
       pool.close(true);
-      xds.close();
+      await xds.close();
       identities.close?.();
       await agent.close();
-      await Promise.all([metricsServer.close(), closeHttp(readyServer.server), closeHttp(adminServer.server)]);
+      await Promise.all([
+        metricsServer.close(),
+        closeHttp(readyServer.server),
+        closeHttp(adminServer.server),
+      ]);
     },
   };
 }
@@ -272,10 +289,15 @@ async function listenHttp(
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(
-        weftError("WEFT_E_PORT_IN_USE", `cannot listen on ${at.host}:${at.port}: ${err.code ?? err.message}`, undefined, {
-          cause: err,
-          fix: "another process holds the port: stop it or pick another address",
-        }),
+        weftError(
+          "WEFT_E_PORT_IN_USE",
+          `cannot listen on ${at.host}:${at.port}: ${err.code ?? err.message}`,
+          undefined,
+          {
+            cause: err,
+            fix: "another process holds the port: stop it or pick another address",
+          },
+        ),
       ),
     );
     server.listen(at.port, at.host, () => resolve());

@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { AgentClient } from "@weft/ztunnel";
 import { createWorld, type PodProcess, type World } from "../netns/index.js";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+// test/dist/src/mesh → the repository root.
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 export const CONTROLLER_MAIN = join(ROOT, "controller/dist/src/main.js");
 export const ZTUNNEL_MAIN = join(ROOT, "ztunnel/dist/src/main.js");
 export const CONTROLLER_NAME = "weft-controller.weft-system.svc";
@@ -75,7 +76,9 @@ export function podUid(p: MeshPodSpec): string {
 }
 
 function serviceYaml(s: MeshServiceSpec): string {
-  const ports = s.ports.map((p) => `{ name: p${p.port}, port: ${p.port}, targetPort: ${p.targetPort} }`).join(", ");
+  const ports = s.ports
+    .map((p) => `{ name: p${p.port}, port: ${p.port}, targetPort: ${p.targetPort} }`)
+    .join(", ");
   return `apiVersion: v1
 kind: Service
 metadata: { name: ${s.name}, namespace: ${s.namespace ?? DEFAULT_NAMESPACE} }
@@ -111,7 +114,8 @@ export class Mesh {
     return join(this.dir, "ca");
   }
   get rootCertFile(): string {
-    return join(this.caDir, "root-cert.pem");
+    // A generated root is written as ca-cert.pem (self-signed: it is the root).
+    return join(this.caDir, "ca-cert.pem");
   }
   /** Where the controller listens (node-a's wire address, reachable from every node). */
   get xdsAddress(): string {
@@ -191,7 +195,8 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
     await mkdir(this.configDir, { recursive: true });
     await mkdir(this.caDir, { recursive: true });
     await writeFile(join(this.configDir, "mesh.yaml"), docs.join("---\n"));
-    if (this.spec.extraYaml !== undefined) await writeFile(join(this.configDir, "extra.yaml"), this.spec.extraYaml);
+    if (this.spec.extraYaml !== undefined)
+      await writeFile(join(this.configDir, "extra.yaml"), this.spec.extraYaml);
     for (const [node, token] of this.tokens) {
       const file = join(this.dir, `token-${node}`);
       await writeFile(file, token);
@@ -224,9 +229,10 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
           WEFT_LOG_LEVEL: this.spec.logLevel ?? "info",
           WEFT_NODE_NAME: node,
           WEFT_XDS_ADDRESS: this.xdsAddress,
-          WEFT_CONTROLLER_NAME: CONTROLLER_NAME,
-          WEFT_ROOT_CERT_FILE: this.rootCertFile,
-          WEFT_TOKEN_FILE: join(this.dir, `token-${node}`),
+          WEFT_CA_ADDRESS: this.xdsAddress,
+          WEFT_CA_SERVER_NAME: CONTROLLER_NAME,
+          WEFT_CA_ROOT_FILE: this.rootCertFile,
+          WEFT_CA_TOKEN_FILE: join(this.dir, `token-${node}`),
           WEFT_PIN_ROOT: pinRoot,
           WEFT_STATE_DIR: join(this.dir, `${node}-pods`),
           WEFT_CNI_SOCKET: socket,
@@ -258,7 +264,9 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
   /** GET a URL from inside a node netns (the ztunnel's metrics, readiness and admin listen there). */
   async fetchOnNode(node: string, url: string, method = "GET"): Promise<{ status: number; body: string }> {
     const script = `fetch(process.argv[1], { method: process.argv[2] }).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { process.stdout.write(JSON.stringify({ status: 0, body: String(e) })); });`;
-    const proc = await this.world.spawnOnNode(node, process.execPath, ["-e", script, url, method], { name: "fetch" });
+    const proc = await this.world.spawnOnNode(node, process.execPath, ["-e", script, url, method], {
+      name: "fetch",
+    });
     const timer = setTimeout(() => void proc.stop(200), 10_000);
     try {
       await proc.exited;
@@ -279,7 +287,8 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
   async destroy(): Promise<void> {
     for (const z of this.ztunnels.values()) {
       for (const p of this.spec.pods) {
-        if (p.node === z.node && p.enrol !== false) await z.agent.unenroll({ uid: podUid(p) }).catch(() => undefined);
+        if (p.node === z.node && p.enrol !== false)
+          await z.agent.unenroll({ uid: podUid(p) }).catch(() => undefined);
       }
     }
     await this.world.destroy();

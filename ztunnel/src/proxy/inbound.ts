@@ -135,7 +135,8 @@ export class InboundProxy {
         else if (result.outcome === "server_reset") record.responseFlags = "UC";
         this.#opts.observer.onClose(record);
       },
-      (err: unknown) => this.#refusePlaintext(socket, record, "UF", `connect to the app: ${(err as Error).message}`),
+      (err: unknown) =>
+        this.#refusePlaintext(socket, record, "UF", `connect to the app: ${(err as Error).message}`),
     );
   }
 
@@ -148,7 +149,12 @@ export class InboundProxy {
     if (ip !== undefined) this.#podByIp.set(ip, ctx.pod);
   }
 
-  #refusePlaintext(socket: net.Socket, record: ConnectionRecord, flag: "NR" | "DENY" | "UF", reason: string): void {
+  #refusePlaintext(
+    socket: net.Socket,
+    record: ConnectionRecord,
+    flag: "NR" | "DENY" | "UF",
+    reason: string,
+  ): void {
     if (!socket.destroyed) socket.resetAndDestroy();
     record.responseFlags = flag;
     record.reason = reason;
@@ -189,7 +195,10 @@ export class InboundProxy {
     if (workload === undefined) return { allow: false, reason: `no workload at ${ip}` };
     if (workload.addresses.includes(facts.target.ip)) return { allow: true };
     const snapshot = this.#opts.snapshot();
-    if (this.#fromOwnWaypoint(snapshot, workload, facts) && this.#serviceTarget(snapshot, workload, facts.target)) {
+    if (
+      this.#fromOwnWaypoint(snapshot, workload, facts) &&
+      this.#serviceTarget(snapshot, workload, facts.target)
+    ) {
       return { allow: true };
     }
     return {
@@ -204,7 +213,8 @@ export class InboundProxy {
     if (svc === undefined) return undefined;
     const ports = landing.services[serviceKey(svc.namespace, svc.hostname)];
     if (ports === undefined) return undefined;
-    const port = ports[target.port] || svc.ports.find((p) => p.servicePort === target.port)?.targetPort || target.port;
+    const port =
+      ports[target.port] || svc.ports.find((p) => p.servicePort === target.port)?.targetPort || target.port;
     const family = ipFamily(target.ip);
     const ip = landing.addresses.find((a) => ipFamily(a) === family) ?? landing.addresses[0];
     return ip === undefined ? undefined : { ip, port };

@@ -98,14 +98,20 @@ export class OutboundProxy {
   ): Promise<void> {
     switch (decision.kind) {
       case "deny":
-        this.#fail(socket, record, FLAG_BY_DENY[decision.reason] ?? "NR", `${decision.reason}: ${decision.detail}`);
+        this.#fail(
+          socket,
+          record,
+          FLAG_BY_DENY[decision.reason] ?? "NR",
+          `${decision.reason}: ${decision.detail}`,
+        );
         return;
       case "passthrough":
       case "direct": {
         record.source = decision.source;
         if (decision.kind === "direct") {
           record.destinationWorkload = decision.destinationWorkload;
-          if (decision.destinationService !== undefined) record.destinationService = decision.destinationService;
+          if (decision.destinationService !== undefined)
+            record.destinationService = decision.destinationService;
         }
         record.security = decision.kind === "direct" ? "none" : "unknown";
         record.via = decision.kind;
@@ -135,7 +141,8 @@ export class OutboundProxy {
         } else if (decision.waypoint !== undefined) {
           record.destinationPrincipal = workloadPrincipal(decision.waypoint);
         }
-        if (decision.destinationService !== undefined) record.destinationService = decision.destinationService;
+        if (decision.destinationService !== undefined)
+          record.destinationService = decision.destinationService;
         record.security = "mutual_tls";
         record.via = `hbone ${decision.nextHop}`;
         const srcIp = sourceIpFor(ctx.pod.ips, decision.nextHopAddress);
@@ -157,9 +164,17 @@ export class OutboundProxy {
             },
           });
         } catch (err) {
-          const status = isWeftError(err) ? (err.details as { status?: number } | undefined)?.status : undefined;
-          const flag: ResponseFlag = status === 401 || status === 403 ? "DENY" : status === 400 ? "BAD" : "UF";
-          this.#fail(socket, record, flag, `HBONE to ${decision.nextHop} for ${decision.authority}: ${(err as Error).message}`);
+          const status = isWeftError(err)
+            ? (err.details as { status?: number } | undefined)?.status
+            : undefined;
+          const flag: ResponseFlag =
+            status === 401 || status === 403 ? "DENY" : status === 400 ? "BAD" : "UF";
+          this.#fail(
+            socket,
+            record,
+            flag,
+            `HBONE to ${decision.nextHop} for ${decision.authority}: ${(err as Error).message}`,
+          );
           return;
         }
         if (socket.destroyed) {
@@ -193,7 +208,10 @@ export class OutboundProxy {
     if (!socket.destroyed) socket.resetAndDestroy();
     record.responseFlags = flag;
     record.reason = reason;
-    this.#opts.logger.debug({ src: record.sourceIp, dst: `${record.destinationIp}:${record.destinationPort}`, flag, reason }, "outbound refused");
+    this.#opts.logger.debug(
+      { src: record.sourceIp, dst: `${record.destinationIp}:${record.destinationPort}`, flag, reason },
+      "outbound refused",
+    );
     this.#closed(record);
   }
 }

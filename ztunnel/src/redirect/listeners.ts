@@ -98,7 +98,9 @@ export async function openListener(
   });
   try {
     if (spec.type === "tcp") {
-      const server = net.createServer(onTcp);
+      // Half-open: an app that half-closes (FIN) must still get the rest of the answer; the tunnel
+      // carries the FIN as END_STREAM instead of closing the connection.
+      const server = net.createServer({ allowHalfOpen: true }, onTcp);
       // accept() errors (EMFILE, ENFILE) must not crash the agent: every pod shares the process.
       server.on("error", onError);
       const listening = once(server, "listening");
