@@ -313,3 +313,4 @@ export function metricSum(text: string, name: string, match: Readonly<Record<str
   }
   return sum;
 }
+export * from "./clients.js";
