@@ -314,3 +314,4 @@ export function metricSum(text: string, name: string, match: Readonly<Record<str
   return sum;
 }
 export * from "./clients.js";
+export * from "./hbone-client.js";
