@@ -213,6 +213,19 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
     await rm(join(this.configDir, name), { force: true });
   }
 
+  /** SIGTERM a node's ztunnel and wait for it to exit (it drains; the pins stay). */
+  async stopZtunnel(node: string): Promise<{ code: number | null; signal: string | null }> {
+    const z = this.ztunnels.get(node);
+    if (z === undefined) throw new Error(`no ztunnel on ${node}`);
+    process.kill(z.process.pid, "SIGTERM");
+    return z.process.exited;
+  }
+
+  /** Starts a new ztunnel on `node` with the same settings (it re-adopts the pinned pods). */
+  async restartZtunnel(node: string): Promise<void> {
+    await this.#startZtunnel(node);
+  }
+
   async #startZtunnel(node: string): Promise<void> {
     const pinRoot = `/sys/fs/bpf/weft-t-mesh-${this.world.runId}-${node}`.slice(0, 200);
     const socket = join(this.dir, `${node}-cni.sock`);
