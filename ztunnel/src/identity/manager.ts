@@ -571,7 +571,8 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         : entry.fetching || entry.lastError === undefined
           ? "fetching"
           : "failed";
-    const priority = this.#queue.priorityOf(entry);
+    // The queue lets go of an item a moment after its result is handled; `fetching` is exact.
+    const priority = entry.fetching ? this.#queue.priorityOf(entry) : undefined;
     return {
       identity: entry.identity,
       state,
