@@ -203,7 +203,12 @@ void describe("IdentityManager against the real controller's CA", () => {
     controller = await startController(configDir, caDir);
     // A self-generated root signs directly: ca-cert.pem is the trust anchor.
     rootPem = await readFile(join(caDir, "ca-cert.pem"), "utf8");
-    issuer = createCaIssuer({ address: controller.address, caRootPem: rootPem, tokenFile });
+    issuer = createCaIssuer({
+      address: controller.address,
+      caRootPem: rootPem,
+      serverName: SERVER_NAME,
+      tokenFile,
+    });
     manager = new IdentityManager({
       issuer,
       certTtlSeconds: 3600,
