@@ -373,6 +373,23 @@ void describe("IdentityManager", () => {
     assert.equal(m.current(WEB), undefined);
   });
 
+  void it("prefetch() keeps an identity refreshed, even when a listener throws", async () => {
+    const issuer = new FakeIssuer(ca);
+    const m = manager(issuer, { certTtlSeconds: 2 });
+    const rotations: string[] = [];
+    m.on("rotated", (_id, context) => {
+      rotations.push(serialOf(context));
+      throw new Error("a careless listener");
+    });
+    m.prefetch(WEB);
+    m.prefetch(WEB); // already tracked: no second fetch
+    await until("two certificates in a row", () => rotations.length === 2);
+    assert.equal(issuer.callsFor(WEB), 2);
+    assert.notEqual(rotations[0], rotations[1]);
+    assert.equal(m.certificates()[0]?.state, "valid");
+    assert.equal(serialOf(await m.get(WEB)), rotations[1]);
+  });
+
   void it("close() rejects waiting get()s and later calls with WEFT_E_UNAVAILABLE", async () => {
     const issuer = new FakeIssuer(ca);
     issuer.hold = true;

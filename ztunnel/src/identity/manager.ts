@@ -260,6 +260,18 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
 
   // --- internals ---
 
+  /**
+   * Emits without letting a listener's exception escape: a throwing listener must not turn an
+   * installed certificate into a "failed fetch", nor stop the other contexts' rebuild.
+   */
+  #notify<K extends keyof IdentityManagerEvents>(event: K, ...args: IdentityManagerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: IdentityManagerEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#logger?.error({ err, event }, "an identity manager event listener threw");
+    }
+  }
+
   #closedError(identity: string): WeftError {
     return weftError(
       "WEFT_E_UNAVAILABLE",
@@ -370,7 +382,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       },
       previous === undefined ? "certificate installed" : "certificate rotated",
     );
-    this.emit("rotated", entry.identity, context, previous);
+    this.#notify("rotated", entry.identity, context, previous);
     this.#applyBundle(bundle, entry);
   }
 
@@ -401,7 +413,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         fields,
         "certificate fetch failed; connections of this identity fail until it succeeds",
       );
-    this.emit("failed", entry.identity, error);
+    this.#notify("failed", entry.identity, error);
   }
 
   /**
@@ -441,7 +453,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         { identity: entry.identity, err: error },
         "certificate expired without a replacement",
       );
-      this.emit("failed", entry.identity, error);
+      this.#notify("failed", entry.identity, error);
     });
   }
 
@@ -548,7 +560,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
           trustBundlePem: bundle,
         });
         entry.installed = { ...installed, context };
-        this.emit("rotated", entry.identity, context, installed.context);
+        this.#notify("rotated", entry.identity, context, installed.context);
       } catch (err) {
         this.#logger?.error(
           { identity: entry.identity, err },
@@ -557,7 +569,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       }
     }
     this.#logger?.info({ roots: bundle.length }, "trust bundle changed");
-    this.emit("trustBundleChanged", bundle);
+    this.#notify("trustBundleChanged", bundle);
   }
 
   #status(entry: Entry): CertificateStatus {
