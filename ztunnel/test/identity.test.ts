@@ -359,6 +359,8 @@ void describe("IdentityManager", () => {
     const { context, previous } = await rotation;
     assert.equal(previous, web);
     assert.deepEqual(context.credentials.trustBundlePem, [ca.rootPem]);
+    assert.throws(() => m.setExtraRoots(["not a certificate"]), /WEFT_E_CONFIG/);
+    assert.deepEqual(m.trustBundle(), [ca.rootPem], "a refused bundle changes nothing");
   });
 
   void it("refuses a certificate for another identity from any issuer", async () => {

@@ -129,6 +129,29 @@ function toWeftError(err: unknown, identity: string): WeftError {
   );
 }
 
+/** The certificates in `pems`, one PEM each; WEFT_E_CONFIG when one does not parse. */
+function parseExtraRoots(pems: readonly string[]): string[] {
+  const roots = pems.flatMap(certificateBlocks);
+  for (const pem of roots) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw weftError(
+        "WEFT_E_CONFIG",
+        `an extra trust root does not parse as a certificate (${(err as Error).message})`,
+        undefined,
+        { cause: err, fix: "configure the trust bundle file to hold PEM root certificates only" },
+      );
+    }
+  }
+  if (roots.length === 0 && pems.some((pem) => pem.trim() !== "")) {
+    throw weftError("WEFT_E_CONFIG", "the extra trust roots hold no PEM certificate", undefined, {
+      fix: "configure the trust bundle file to hold PEM root certificates (-----BEGIN CERTIFICATE-----)",
+    });
+  }
+  return roots;
+}
+
 export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
   readonly #issuer: CertificateIssuer;
   readonly #ttlSeconds: number;
@@ -160,7 +183,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
     this.#random = options.random ?? Math.random;
     this.#retryBackoff = { random: this.#random, ...(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF) };
     this.#rootRetentionMs = options.rootRetentionMs ?? 2 * this.#ttlSeconds * 1000;
-    this.#extraRoots = (options.extraRoots ?? []).flatMap(certificateBlocks);
+    this.#extraRoots = parseExtraRoots(options.extraRoots ?? []);
     this.#bundle = this.#computeBundle();
     this.#queue = new FetchQueue(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES, (entry) =>
       this.#fetch(entry),
@@ -236,7 +259,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
 
   /** Replaces the configured extra roots (e.g. the mounted trust bundle changed). */
   setExtraRoots(roots: readonly string[]): void {
-    this.#extraRoots = roots.flatMap(certificateBlocks);
+    this.#extraRoots = parseExtraRoots(roots);
     this.#applyBundle(this.#computeBundle());
   }
 
