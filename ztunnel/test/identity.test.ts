@@ -282,6 +282,8 @@ void describe("IdentityManager", () => {
     const issuer = new FakeIssuer(ca);
     const m = manager(issuer, { certTtlSeconds: 1, retryBackoff: { baseMs: 200, maxMs: 400 } });
     await m.get(WEB);
+    // A trust bundle change rebuilds the context; the rebuilt one expires with its certificate.
+    m.setExtraRoots([otherCa.rootPem]);
     issuer.failAlways = caUnavailable();
     const expired = await new Promise<WeftError>((resolve) =>
       m.on("failed", (_id, err) => err.code === "WEFT_E_TLS" && resolve(err)),

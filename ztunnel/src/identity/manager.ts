@@ -287,9 +287,9 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
    * Emits without letting a listener's exception escape: a throwing listener must not turn an
    * installed certificate into a "failed fetch", nor stop the other contexts' rebuild.
    */
-  #notify<K extends keyof IdentityManagerEvents>(event: K, ...args: IdentityManagerEvents[K]): void {
+  #notify(event: keyof IdentityManagerEvents, emit: () => void): void {
     try {
-      (this.emit as (event: K, ...args: IdentityManagerEvents[K]) => boolean)(event, ...args);
+      emit();
     } catch (err) {
       this.#logger?.error({ err, event }, "an identity manager event listener threw");
     }
@@ -405,7 +405,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       },
       previous === undefined ? "certificate installed" : "certificate rotated",
     );
-    this.#notify("rotated", entry.identity, context, previous);
+    this.#notify("rotated", () => this.emit("rotated", entry.identity, context, previous));
     this.#applyBundle(bundle, entry);
   }
 
@@ -436,7 +436,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         fields,
         "certificate fetch failed; connections of this identity fail until it succeeds",
       );
-    this.#notify("failed", entry.identity, error);
+    this.#notify("failed", () => this.emit("failed", entry.identity, error));
   }
 
   /**
@@ -459,7 +459,8 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
     if (installed === undefined) return;
     entry.expiryTimer = this.#longTimeout(installed.issued.notAfter.getTime(), () => {
       entry.expiryTimer = undefined;
-      if (!this.#isCurrent(entry) || entry.installed !== installed) return;
+      // Compared by certificate: a trust bundle change replaces `installed` with a rebuilt context.
+      if (!this.#isCurrent(entry) || entry.installed?.issued !== installed.issued) return;
       entry.installed = undefined;
       const error = weftError(
         "WEFT_E_TLS",
@@ -476,7 +477,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         { identity: entry.identity, err: error },
         "certificate expired without a replacement",
       );
-      this.#notify("failed", entry.identity, error);
+      this.#notify("failed", () => this.emit("failed", entry.identity, error));
     });
   }
 
@@ -583,7 +584,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
           trustBundlePem: bundle,
         });
         entry.installed = { ...installed, context };
-        this.#notify("rotated", entry.identity, context, installed.context);
+        this.#notify("rotated", () => this.emit("rotated", entry.identity, context, installed.context));
       } catch (err) {
         this.#logger?.error(
           { identity: entry.identity, err },
@@ -592,7 +593,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       }
     }
     this.#logger?.info({ roots: bundle.length }, "trust bundle changed");
-    this.#notify("trustBundleChanged", bundle);
+    this.#notify("trustBundleChanged", () => this.emit("trustBundleChanged", bundle));
   }
 
   #status(entry: Entry): CertificateStatus {
