@@ -351,6 +351,18 @@ void describe("IdentityManager", () => {
     assert.notEqual(web1, web2);
   });
 
+  void it("an old root leaves the bundle once no certificate uses it and its retention has passed", async () => {
+    const issuer = new FakeIssuer(ca);
+    const m = manager(issuer, { certTtlSeconds: 3, random: () => 0, rootRetentionMs: 1 });
+    await m.get(WEB);
+    issuer.caFor = () => otherCa;
+    const bundles: (readonly string[])[] = [];
+    m.on("trustBundleChanged", (roots) => bundles.push(roots));
+    await until("the old root to be dropped", () => bundles.length === 2);
+    assert.deepEqual(bundles, [[ca.rootPem, otherCa.rootPem], [otherCa.rootPem]]);
+    assert.deepEqual(m.current(WEB)?.credentials.trustBundlePem, [otherCa.rootPem]);
+  });
+
   void it("configured extra roots are trusted from the start and changes rebuild contexts", async () => {
     const m = manager(new FakeIssuer(ca), { extraRoots: [otherCa.rootPem] });
     const web = await m.get(WEB);
