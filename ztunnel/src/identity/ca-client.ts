@@ -2,6 +2,7 @@
 // §5), as Istio's ztunnel calls it, so weft's ztunnel could use Istio's CA and weft's CA serves
 // Istio's ztunnel. The node agent asks for other service accounts' identities with the
 // ImpersonatedIdentity metadata; the controller grants them only for pods on this node.
+import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { create } from "@bufbuild/protobuf";
@@ -9,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CaClient, IstioCertificateRequestSchema } from "@weft/api";
 import { weftError, type Logger, type WeftError } from "@weft/core";
 import { DEFAULT_CONTROLLER_NAME } from "@weft/state";
-import { inspectIssuedChain } from "./chain.js";
+import { certificateBlocks, inspectIssuedChain } from "./chain.js";
 import { csrPublicKeyDer } from "./csr.js";
 
 /** Key in the request's metadata Struct naming the identity asked for (Istio's name). */
@@ -133,6 +134,11 @@ export function createCaIssuer(opts: CaIssuerOptions): CertificateIssuer {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_CA_TIMEOUT_MS;
   let credentials: grpc.ChannelCredentials;
   try {
+    // Node silently ignores a `ca` without certificates; then every call would fail verification
+    // far from the cause. Refuse it here, naming it.
+    const roots = certificateBlocks(opts.caRootPem);
+    if (roots.length === 0) throw new Error("no PEM certificate in it");
+    for (const pem of roots) new X509Certificate(pem);
     // One SecureContext for the channel (DESIGN §12), TLS 1.3 only (DESIGN §5).
     credentials = grpc.credentials.createFromSecureContext(
       createSecureContext({ ca: opts.caRootPem, minVersion: "TLSv1.3" }),

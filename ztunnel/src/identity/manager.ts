@@ -129,6 +129,29 @@ function toWeftError(err: unknown, identity: string): WeftError {
   );
 }
 
+/** The certificates in `pems`, one PEM each; WEFT_E_CONFIG when one does not parse. */
+function parseExtraRoots(pems: readonly string[]): string[] {
+  const roots = pems.flatMap(certificateBlocks);
+  for (const pem of roots) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw weftError(
+        "WEFT_E_CONFIG",
+        `an extra trust root does not parse as a certificate (${(err as Error).message})`,
+        undefined,
+        { cause: err, fix: "configure the trust bundle file to hold PEM root certificates only" },
+      );
+    }
+  }
+  if (roots.length === 0 && pems.some((pem) => pem.trim() !== "")) {
+    throw weftError("WEFT_E_CONFIG", "the extra trust roots hold no PEM certificate", undefined, {
+      fix: "configure the trust bundle file to hold PEM root certificates (-----BEGIN CERTIFICATE-----)",
+    });
+  }
+  return roots;
+}
+
 export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
   readonly #issuer: CertificateIssuer;
   readonly #ttlSeconds: number;
@@ -160,7 +183,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
     this.#random = options.random ?? Math.random;
     this.#retryBackoff = { random: this.#random, ...(options.retryBackoff ?? DEFAULT_RETRY_BACKOFF) };
     this.#rootRetentionMs = options.rootRetentionMs ?? 2 * this.#ttlSeconds * 1000;
-    this.#extraRoots = (options.extraRoots ?? []).flatMap(certificateBlocks);
+    this.#extraRoots = parseExtraRoots(options.extraRoots ?? []);
     this.#bundle = this.#computeBundle();
     this.#queue = new FetchQueue(options.maxConcurrentFetches ?? DEFAULT_MAX_CONCURRENT_FETCHES, (entry) =>
       this.#fetch(entry),
@@ -236,7 +259,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
 
   /** Replaces the configured extra roots (e.g. the mounted trust bundle changed). */
   setExtraRoots(roots: readonly string[]): void {
-    this.#extraRoots = roots.flatMap(certificateBlocks);
+    this.#extraRoots = parseExtraRoots(roots);
     this.#applyBundle(this.#computeBundle());
   }
 
@@ -259,6 +282,18 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
   }
 
   // --- internals ---
+
+  /**
+   * Emits without letting a listener's exception escape: a throwing listener must not turn an
+   * installed certificate into a "failed fetch", nor stop the other contexts' rebuild.
+   */
+  #notify(event: keyof IdentityManagerEvents, emit: () => void): void {
+    try {
+      emit();
+    } catch (err) {
+      this.#logger?.error({ err, event }, "an identity manager event listener threw");
+    }
+  }
 
   #closedError(identity: string): WeftError {
     return weftError(
@@ -370,7 +405,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       },
       previous === undefined ? "certificate installed" : "certificate rotated",
     );
-    this.emit("rotated", entry.identity, context, previous);
+    this.#notify("rotated", () => this.emit("rotated", entry.identity, context, previous));
     this.#applyBundle(bundle, entry);
   }
 
@@ -401,7 +436,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         fields,
         "certificate fetch failed; connections of this identity fail until it succeeds",
       );
-    this.emit("failed", entry.identity, error);
+    this.#notify("failed", () => this.emit("failed", entry.identity, error));
   }
 
   /**
@@ -424,7 +459,8 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
     if (installed === undefined) return;
     entry.expiryTimer = this.#longTimeout(installed.issued.notAfter.getTime(), () => {
       entry.expiryTimer = undefined;
-      if (!this.#isCurrent(entry) || entry.installed !== installed) return;
+      // Compared by certificate: a trust bundle change replaces `installed` with a rebuilt context.
+      if (!this.#isCurrent(entry) || entry.installed?.issued !== installed.issued) return;
       entry.installed = undefined;
       const error = weftError(
         "WEFT_E_TLS",
@@ -441,7 +477,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         { identity: entry.identity, err: error },
         "certificate expired without a replacement",
       );
-      this.emit("failed", entry.identity, error);
+      this.#notify("failed", () => this.emit("failed", entry.identity, error));
     });
   }
 
@@ -548,7 +584,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
           trustBundlePem: bundle,
         });
         entry.installed = { ...installed, context };
-        this.emit("rotated", entry.identity, context, installed.context);
+        this.#notify("rotated", () => this.emit("rotated", entry.identity, context, installed.context));
       } catch (err) {
         this.#logger?.error(
           { identity: entry.identity, err },
@@ -557,7 +593,7 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
       }
     }
     this.#logger?.info({ roots: bundle.length }, "trust bundle changed");
-    this.emit("trustBundleChanged", bundle);
+    this.#notify("trustBundleChanged", () => this.emit("trustBundleChanged", bundle));
   }
 
   #status(entry: Entry): CertificateStatus {
@@ -571,7 +607,8 @@ export class IdentityManager extends EventEmitter<IdentityManagerEvents> {
         : entry.fetching || entry.lastError === undefined
           ? "fetching"
           : "failed";
-    const priority = this.#queue.priorityOf(entry);
+    // The queue lets go of an item a moment after its result is handled; `fetching` is exact.
+    const priority = entry.fetching ? this.#queue.priorityOf(entry) : undefined;
     return {
       identity: entry.identity,
       state,
