@@ -51,6 +51,11 @@ export interface MeshSpec {
 
 export const DEFAULT_NAMESPACE = "shop";
 
+/** A node's ztunnel pin root: named after the run, so a sweep of the run finds it. */
+export function pinRootOf(world: World, node: string): string {
+  return `/sys/fs/bpf/weft-t-mesh-${world.runId}-${node}`;
+}
+
 function podYaml(p: MeshPodSpec, ipv4: string, ipv6: string): string {
   return `apiVersion: v1
 kind: Pod
@@ -128,6 +133,9 @@ export class Mesh {
       pods: spec.pods.map((p) => ({ name: p.name, node: p.node })),
     });
     const dir = await mkdtemp(join(tmpdir(), "weft-mesh-"));
+    // Owned by the world: removed with it even when this process is interrupted or killed.
+    await world.own(dir);
+    for (const node of spec.nodes) await world.own(pinRootOf(world, node));
     const tokens = new Map(spec.nodes.map((n) => [n, `ztunnel-${n}-${randomBytes(16).toString("hex")}`]));
     const mesh = new Mesh(world, spec, dir, tokens);
     try {
@@ -227,7 +235,7 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
   }
 
   async #startZtunnel(node: string): Promise<void> {
-    const pinRoot = `/sys/fs/bpf/weft-t-mesh-${this.world.runId}-${node}`.slice(0, 200);
+    const pinRoot = pinRootOf(this.world, node);
     const socket = join(this.dir, `${node}-cni.sock`);
     // `ip netns exec` remounts /sys, hiding bpffs and cgroup2; re-entering the host mount namespace
     // gives ztunnel what a DaemonSet gets from hostPath mounts. nsenter execs: same PID.
@@ -306,10 +314,6 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
     }
     await this.world.destroy();
     for (const z of this.ztunnels.values()) rmSync(z.pinRoot, { recursive: true, force: true });
-    for (const node of this.spec.nodes) {
-      const pinRoot = `/sys/fs/bpf/weft-t-mesh-${this.world.runId}-${node}`.slice(0, 200);
-      if (existsSync(pinRoot)) rmSync(pinRoot, { recursive: true, force: true });
-    }
     await rm(this.dir, { recursive: true, force: true });
   }
 }

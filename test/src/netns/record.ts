@@ -31,6 +31,11 @@ export interface RunRecord {
   readonly cgroups: readonly string[];
   readonly tmpDir: string | undefined;
   readonly processes: readonly RecordedProcess[];
+  /**
+   * Other files or directories the run owns (e.g. a mesh's bpffs pin roots and config dirs),
+   * removed recursively once its processes are stopped.
+   */
+  readonly paths?: readonly string[];
 }
 
 export function recordPath(recordDir: string, runId: string): string {
@@ -176,6 +181,9 @@ export async function teardownRecord(recordDir: string, record: RunRecord, grace
     }
   };
   await attempt("stop processes", () => stopProcesses(record.processes, graceMs));
+  for (const path of record.paths ?? []) {
+    await attempt(`remove ${path}`, () => rm(path, { recursive: true, force: true }));
+  }
   for (const cg of record.cgroups) await attempt(`remove cgroup ${cg}`, () => removeCgroup(cg));
   await attempt("delete netns", () => deleteNetns(record.netns));
   if (record.tmpDir !== undefined) {

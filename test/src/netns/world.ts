@@ -197,6 +197,18 @@ export class World {
     return node;
   }
 
+  /**
+   * Makes `path` part of the run: destroy() (and a sweep after a crash, or the signal handlers)
+   * removes it recursively after the processes are stopped. For things the testbed does not
+   * create itself, such as a component's bpffs pin root or a config directory.
+   */
+  async own(path: string): Promise<void> {
+    this.#record = { ...this.#record, paths: [...(this.#record.paths ?? []), path] };
+    const snapshot = this.#record;
+    this.#recordWrite = this.#recordWrite.then(() => updateRecord(this.recordDir, snapshot));
+    await this.#recordWrite;
+  }
+
   /** Starts `command` inside pod `pod`: in its netns and cgroup (joined before exec). */
   async spawnInPod(
     pod: string,
