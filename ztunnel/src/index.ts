@@ -19,3 +19,4 @@ export { readCniEnvironment, type CniEnvironment } from "./config.js";
 export * from "./tls/index.js";
 export * from "./hbone/index.js";
 export * from "./pool/index.js";
+export * from "./dns/index.js";
