@@ -171,6 +171,9 @@ export function resolveDns(
     return records.length > 0 ? { kind: "answer", records } : NODATA;
   }
 
+  // Every search domain ends with the cluster domain: most external names stop here.
+  if (!name.endsWith(domainSuffix)) return FORWARD;
+
   // A known name with one of the client's search domains appended (the resolver's first tries).
   for (const domain of kubernetesSearchDomains(client.namespace, domainSuffix)) {
     if (name.length <= domain.length + 1 || !name.endsWith(domain)) continue;
