@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
-import { decode, encode, RECURSION_DESIRED } from "dns-packet";
+import { decode, encode, RECURSION_DESIRED, type DecodedPacket } from "dns-packet";
 import { StateStore, type Service } from "@weft/state";
 import { appPath, createWorld, dnsQuery, rootOnly, sweepStale, type World } from "@weft/test";
 import { DnsProxy, FAIL_CLOSED_HANDLERS, Redirector } from "@weft/ztunnel";
@@ -49,17 +49,19 @@ async function startUpstream(): Promise<{ child: ChildProcess; port: number; std
   return { child, port: await listening, stdout };
 }
 
-// Runs in the pod: one DNS-over-TCP exchange with ztunnel's in-pod listener; prints the reply (hex).
+// Runs in the pod: one DNS-over-TCP exchange with argv host:port; prints the reply (hex) and the
+// peer getpeername reports.
 const TCP_CLIENT = `
 const net = require("net");
-const query = Buffer.from(process.argv[1], "hex");
-const s = net.connect({ host: "127.0.0.1", port: 15053 });
+const [host, port, query] = [process.argv[1], Number(process.argv[2]), Buffer.from(process.argv[3], "hex")];
+const s = net.connect({ host, port });
 let buf = Buffer.alloc(0);
 s.on("connect", () => { const len = Buffer.alloc(2); len.writeUInt16BE(query.length); s.write(Buffer.concat([len, query])); });
 s.on("data", (d) => {
   buf = Buffer.concat([buf, d]);
   if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-    process.stdout.write(JSON.stringify({ reply: buf.subarray(2, 2 + buf.readUInt16BE(0)).toString("hex") }) + "\\n");
+    const reply = buf.subarray(2, 2 + buf.readUInt16BE(0)).toString("hex");
+    process.stdout.write(JSON.stringify({ reply, peer: { address: s.remoteAddress, port: s.remotePort } }) + "\\n");
     s.destroy();
   }
 });
@@ -83,16 +85,26 @@ void describe("DNS proxy: capture + DnsProxy in a netns world", { ...rootOnly(),
     await sweepStale();
     store.apply({ upsert: [{ kind: "service", service: echoService(["10.96.0.10", "fd00:96::10"]) }] });
     upstream = await startUpstream();
-    proxy = new DnsProxy({
+    const dns = new DnsProxy({
       snapshot: () => store.current,
       upstreams: [{ address: "127.0.0.1", port: upstream.port }],
     });
+    proxy = dns;
     world = await createWorld();
     redirector = await Redirector.start({
       pinRoot: dirs.pinRoot,
       stateDir: dirs.stateDir,
       dns: true,
-      handlers: { ...FAIL_CLOSED_HANDLERS, ...proxy.podHandlers() },
+      handlers: {
+        ...FAIL_CLOSED_HANDLERS,
+        ...dns.podHandlers(),
+        // dns.bpf.c steers UDP only: an app's TCP/53 connect is outbound capture (:15001), so the
+        // tunnel hands connections to port 53 to the proxy (how the agent is meant to wire it).
+        outbound: (socket, ctx) => {
+          if (ctx.original.port === 53) dns.handleTcp(socket, ctx);
+          else FAIL_CLOSED_HANDLERS.outbound(socket, ctx);
+        },
+      },
     });
     const pod = world.pod("pod-a1");
     await redirector.enroll({
@@ -171,23 +183,56 @@ void describe("DNS proxy: capture + DnsProxy in a netns world", { ...rootOnly(),
     assert.deepEqual(v6.answers, []);
   });
 
-  void test("the in-pod :15053/tcp listener serves DNS over TCP", async () => {
+  async function tcpDns(
+    host: string,
+    port: number,
+    name: string,
+  ): Promise<{ reply: DecodedPacket; peer: unknown }> {
     const query = encode({
       type: "query",
       id: 4242,
       flags: RECURSION_DESIRED,
-      questions: [{ type: "A", name: MESH_NAME }],
+      questions: [{ type: "A", name }],
     });
-    const r = await w().runInPod("pod-a1", process.execPath, ["-e", TCP_CLIENT, query.toString("hex")], {
-      name: "dns-tcp",
-    });
-    const line = JSON.parse(r.stdout.trim().split("\n")[0] ?? "{}") as { reply?: string; error?: string };
-    assert.equal(line.error, undefined, r.stderr);
+    const r = await w().runInPod(
+      "pod-a1",
+      process.execPath,
+      ["-e", TCP_CLIENT, host, String(port), query.toString("hex")],
+      {
+        name: "dns-tcp",
+      },
+    );
+    const line = JSON.parse(r.stdout.trim().split("\n")[0] ?? "{}") as {
+      reply?: string;
+      error?: string;
+      peer?: unknown;
+    };
+    assert.equal(line.error, undefined, `${host}:${port}: ${r.stdout} ${r.stderr}`);
     const reply = decode(Buffer.from(line.reply ?? "", "hex"));
     assert.equal(reply.id, 4242);
+    return { reply, peer: line.peer };
+  }
+
+  void test("the in-pod :15053/tcp listener serves DNS over TCP", async () => {
+    const { reply } = await tcpDns("127.0.0.1", 15053, MESH_NAME);
     assert.deepEqual(
       (reply.answers ?? []).map((a) => ("data" in a ? a.data : undefined)),
       ["10.96.7.7"],
+    );
+  });
+
+  void test("an app's TCP/53 to any server reaches the proxy through outbound capture", async () => {
+    const server = w().pod("pod-b2").ipv4;
+    const mesh = await tcpDns(server, 53, MESH_NAME);
+    assert.deepEqual(
+      (mesh.reply.answers ?? []).map((a) => ("data" in a ? a.data : undefined)),
+      ["10.96.7.7"],
+    );
+    assert.deepEqual(mesh.peer, { address: server, port: 53 }, "getpeername shows the server asked");
+    const forwarded = await tcpDns(server, 53, "tcp.example.org");
+    assert.deepEqual(
+      (forwarded.reply.answers ?? []).map((a) => ("data" in a ? a.data : undefined)),
+      [UPSTREAM_ANSWER],
     );
   });
 
