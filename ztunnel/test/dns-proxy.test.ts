@@ -438,6 +438,30 @@ void describe("DnsProxy over loopback sockets", { timeout: 30_000 }, () => {
     }
   });
 
+  void it("TCP: a burst beyond the in-flight limit in one write is answered in full", async () => {
+    const tcp = await TcpClient.connect(listeners.tcpPort);
+    try {
+      const queries = Array.from({ length: 50 }, (_, i) => query(i % 2 === 0 ? "echo" : `n${i}.example.org`));
+      tcp.socket.write(Buffer.concat(queries.map(frame)));
+      const replies = await tcp.read(queries.length);
+      assert.deepEqual(
+        replies.map((r) => r.id),
+        queries.map((q) => q.readUInt16BE(0)),
+      );
+      assert.ok(replies.every((r) => r.rcode === "NOERROR" && (r.answers ?? []).length === 1));
+    } finally {
+      tcp.socket.destroy();
+    }
+  });
+
+  void it("TCP: a client that half-closes after its query still gets the reply", async () => {
+    const tcp = await TcpClient.connect(listeners.tcpPort);
+    tcp.socket.end(frame(query("www.example.org")));
+    const [reply] = await tcp.read(1);
+    assert.deepEqual(answersOf(reply!), [{ name: "www.example.org", type: "A", data: "192.0.2.1" }]);
+    await tcp.closed;
+  });
+
   void it("TCP: an idle connection is closed by the proxy", async () => {
     const { listeners: l } = await startProxy([upstream.endpoint], { tcpIdleTimeoutMs: 200 });
     const tcp = await TcpClient.connect(l.tcpPort);

@@ -32,6 +32,11 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 2000;
 export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 10_000;
 /** Queries of one TCP connection in flight before the proxy stops reading from it. */
 const TCP_MAX_IN_FLIGHT = 16;
+/**
+ * Forwarded queries in flight across all pods (each holds a socket): beyond this a query gets
+ * SERVFAIL at once, so a pod flooding UDP/53 cannot exhaust ztunnel's file descriptors.
+ */
+const MAX_FORWARDS_IN_FLIGHT = 1024;
 
 export interface DnsProxyOptions {
   /** The mesh as it is now (StateStore.current): read per query, never cached here. */
@@ -75,6 +80,7 @@ export class DnsProxy {
   readonly #log: Logger | undefined;
   readonly #upstreamSockets: OpenSockets = new Set<dgram.Socket | net.Socket>();
   readonly #clients = new Set<net.Socket>();
+  #forwardsInFlight = 0;
   #closed = false;
 
   constructor(options: DnsProxyOptions) {
@@ -115,22 +121,23 @@ export class DnsProxy {
     }
     this.#clients.add(socket);
     socket.setNoDelay(true);
+    // A client may send its queries and half-close: the replies it is owed still go out.
+    socket.allowHalfOpen = true;
     let pending: Buffer | undefined;
     let inFlight = 0;
-    socket.setTimeout(this.#tcpIdleTimeoutMs, () => {
-      // Idle means nothing to read and nothing owed: a slow upstream does not cut a client off.
-      if (inFlight === 0) socket.destroy();
-    });
-    socket.on("error", (err) => this.#log?.debug({ err, pod: podName(ctx.pod) }, "dns: tcp client error"));
-    socket.on("close", () => this.#clients.delete(socket));
-    socket.on("data", (chunk: Buffer) => {
-      let buffer = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-      pending = undefined;
-      while (buffer.length >= 2) {
-        const length = buffer.readUInt16BE(0);
-        if (buffer.length < 2 + length) break;
-        const query = buffer.subarray(2, 2 + length);
-        buffer = buffer.subarray(2 + length);
+    let clientEnded = false;
+
+    const finishIfDone = (): void => {
+      if (clientEnded && inFlight === 0 && !socket.destroyed) socket.end();
+    };
+    // Take complete messages off `pending` while fewer than TCP_MAX_IN_FLIGHT are in flight; the
+    // rest waits (and reading pauses), so one connection cannot start unbounded upstream work.
+    const drain = (): void => {
+      while (pending !== undefined && pending.length >= 2 && inFlight < TCP_MAX_IN_FLIGHT) {
+        const length = pending.readUInt16BE(0);
+        if (pending.length < 2 + length) break;
+        const query = pending.subarray(2, 2 + length);
+        pending = pending.length === 2 + length ? undefined : pending.subarray(2 + length);
         if (length < HEADER_LENGTH) {
           // Not even a header: there is no id to answer, and the framing may be lost. Hang up.
           this.#malformed(ctx.pod, "tcp message shorter than a DNS header");
@@ -138,7 +145,6 @@ export class DnsProxy {
           return;
         }
         inFlight++;
-        if (inFlight >= TCP_MAX_IN_FLIGHT) socket.pause();
         this.#answer(query, ctx.pod, "tcp")
           .then(
             (reply) => {
@@ -148,10 +154,27 @@ export class DnsProxy {
           )
           .finally(() => {
             inFlight--;
-            if (inFlight < TCP_MAX_IN_FLIGHT && socket.isPaused()) socket.resume();
+            drain();
+            finishIfDone();
           });
       }
-      if (buffer.length > 0) pending = buffer;
+      if (inFlight >= TCP_MAX_IN_FLIGHT) socket.pause();
+      else if (socket.isPaused()) socket.resume();
+    };
+
+    socket.setTimeout(this.#tcpIdleTimeoutMs, () => {
+      // Idle means nothing to read and nothing owed: a slow upstream does not cut a client off.
+      if (inFlight === 0) socket.destroy();
+    });
+    socket.on("error", (err) => this.#log?.debug({ err, pod: podName(ctx.pod) }, "dns: tcp client error"));
+    socket.on("close", () => this.#clients.delete(socket));
+    socket.on("end", () => {
+      clientEnded = true;
+      finishIfDone();
+    });
+    socket.on("data", (chunk: Buffer) => {
+      pending = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+      drain();
     });
   }
 
@@ -218,7 +241,21 @@ export class DnsProxy {
           break;
       }
     }
-    const reply = await this.#forward(query, limit);
+    if (this.#forwardsInFlight >= MAX_FORWARDS_IN_FLIGHT) {
+      this.stats.failed++;
+      this.#log?.warn(
+        { pod: podName(pod), name: question.name, inFlight: this.#forwardsInFlight },
+        "dns: too many forwarded queries in flight; answering SERVFAIL",
+      );
+      return buildReply(packet, { kind: "servfail" }, limit);
+    }
+    this.#forwardsInFlight++;
+    let reply: Buffer | undefined;
+    try {
+      reply = await this.#forward(query, limit);
+    } finally {
+      this.#forwardsInFlight--;
+    }
     if (reply === undefined) {
       if (this.#closed) return undefined;
       this.stats.failed++;
