@@ -1,7 +1,9 @@
 // Every environment variable @weft/ztunnel reads, with its default and why (DESIGN §9: the only
 // place in this package that touches process.env). Sections: the node agent (redirection, enrol
 // API) and the CNI plugin (whose inputs are the CNI spec's CNI_* variables).
+import { readFileSync } from "node:fs";
 import { LOG_LEVEL_CONFIG, defineConfig, readConfig, type ConfigOf, type Env } from "@weft/core";
+import { RESOLV_CONF_FALLBACK, parseResolvConf, parseUpstream, type Upstream } from "./dns/upstream.js";
 
 export const AGENT_CONFIG = defineConfig({
   logLevel: LOG_LEVEL_CONFIG,
@@ -53,6 +55,80 @@ export type AgentConfig = ConfigOf<typeof AGENT_CONFIG>;
 
 export function readAgentConfig(env: Env = process.env): AgentConfig {
   return readConfig(AGENT_CONFIG, env);
+}
+
+/** The DNS proxy (:15053 in each enrolled pod, when WEFT_DNS_CAPTURE is on). */
+export const DNS_PROXY_CONFIG = defineConfig({
+  upstreams: {
+    env: "WEFT_DNS_UPSTREAMS",
+    type: "list",
+    optional: true,
+    why: "Resolvers for names outside the mesh (ip[:port], comma separated), tried in order. Unset: the nameservers of WEFT_DNS_RESOLV_CONF, i.e. what ztunnel itself uses (kube-dns under dnsPolicy ClusterFirst).",
+  },
+  resolvConf: {
+    env: "WEFT_DNS_RESOLV_CONF",
+    type: "string",
+    default: "/etc/resolv.conf",
+    why: "File whose nameserver lines give the default upstreams; read once at startup. Without nameservers glibc's fallback 127.0.0.1 is used.",
+  },
+  domain: {
+    env: "WEFT_DNS_DOMAIN",
+    type: "string",
+    default: "cluster.local",
+    why: "The cluster domain: Service hostnames are <svc>.<ns>.svc.<domain>, and pods search <ns>.svc.<domain>, svc.<domain>, <domain>.",
+  },
+  upstreamTimeout: {
+    env: "WEFT_DNS_UPSTREAM_TIMEOUT",
+    type: "duration",
+    default: "2s",
+    min: 50,
+    max: 30_000,
+    why: "How long one upstream gets per attempt (UDP, then TCP on truncation) before the next is tried; below glibc's 5 s so the client gets our SERVFAIL rather than its own timeout.",
+  },
+  tcpIdleTimeout: {
+    env: "WEFT_DNS_TCP_IDLE_TIMEOUT",
+    type: "duration",
+    default: "10s",
+    min: 100,
+    why: "A pod's DNS-over-TCP connection with no query in flight is closed after this long (RFC 7766 suggests seconds), so idle clients do not hold sockets.",
+  },
+});
+
+export interface DnsProxyConfig {
+  readonly upstreams: readonly Upstream[];
+  readonly domainSuffix: string;
+  readonly upstreamTimeoutMs: number;
+  readonly tcpIdleTimeoutMs: number;
+}
+
+/**
+ * The DNS proxy's settings. resolv.conf is read here, once, only when WEFT_DNS_UPSTREAMS is unset;
+ * a missing file means the glibc fallback (with the reason in the thrown error otherwise).
+ */
+export function readDnsProxyConfig(
+  env: Env = process.env,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): DnsProxyConfig {
+  const c = readConfig(DNS_PROXY_CONFIG, env);
+  let upstreams: readonly Upstream[];
+  if (c.upstreams !== undefined && c.upstreams.length > 0) {
+    upstreams = c.upstreams.map(parseUpstream);
+  } else {
+    let text = "";
+    try {
+      text = readFile(c.resolvConf);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    const servers = parseResolvConf(text).nameservers;
+    upstreams = servers.length > 0 ? servers : RESOLV_CONF_FALLBACK;
+  }
+  return {
+    upstreams,
+    domainSuffix: c.domain.replace(/^\.+|\.+$/g, "").toLowerCase(),
+    upstreamTimeoutMs: c.upstreamTimeout,
+    tcpIdleTimeoutMs: c.tcpIdleTimeout,
+  };
 }
 
 /**

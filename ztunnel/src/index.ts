@@ -36,3 +36,4 @@ export {
 } from "./ztunnel.js";
 export { readZtunnelConfig, ZTUNNEL_CONFIG, type ZtunnelConfig } from "./config.js";
 export * from "./identity/index.js";
+export * from "./dns/index.js";
