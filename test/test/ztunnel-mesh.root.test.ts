@@ -38,6 +38,8 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
         { name: "meter", node: "node-a" },
       ],
       services: [{ name: "echo", vip: VIP, app: "echo", ports: [{ port: 80, targetPort: ECHO }] }],
+      // Nothing answers there: a name outside the mesh gets SERVFAIL, proving it was forwarded.
+      dns: { upstreams: ["127.0.0.1:5399"] },
     });
     await startServer(mesh.world, "echo-a", "tcp-echo", ECHO);
     await startServer(mesh.world, "echo-b", "tcp-echo", ECHO);
@@ -82,6 +84,36 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
       seen.add(JSON.stringify(r.serverSaw?.local));
     }
     assert.equal(seen.size, 2, `both endpoints answered: ${[...seen].join(" ")}`);
+  });
+
+  void it("answers Service names from the mesh state through the in-pod DNS proxy", async () => {
+    const w = m().world;
+    const r = await w.runApp<{
+      ok: boolean;
+      rcode: string;
+      answers: { type: string; data: string }[];
+      replyFrom: { address: string };
+    }>("client", "dns-client", [
+      "--server",
+      "10.255.0.53",
+      "--name",
+      "echo.shop.svc.cluster.local",
+      "--type",
+      "A",
+    ]);
+    assert.equal(r.rcode, "NOERROR");
+    assert.deepEqual(
+      r.answers.map((a) => a.data),
+      [VIP],
+    );
+    assert.equal(r.replyFrom.address, "10.255.0.53", "the reply comes from the server the app asked");
+    const other = await w.runApp<{ rcode: string }>("client", "dns-client", [
+      "--server",
+      "10.255.0.53",
+      "--name",
+      "elsewhere.example",
+    ]);
+    assert.equal(other.rcode, "SERVFAIL", "names outside the mesh are forwarded upstream");
   });
 
   void it("reports Istio TCP metrics with the SPIFFE identities on both sides", async () => {

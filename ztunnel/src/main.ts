@@ -5,7 +5,7 @@
 // captured (fail closed) until the next ztunnel re-adopts them.
 import { readFileSync } from "node:fs";
 import { createLogger, onSignal } from "@weft/core";
-import { readZtunnelConfig } from "./config.js";
+import { readDnsProxyConfig, readZtunnelConfig } from "./config.js";
 import { IdentityManager, createCaIssuer } from "./identity/index.js";
 import { startZtunnel } from "./ztunnel.js";
 
@@ -28,7 +28,12 @@ try {
     extraRoots: [rootPem],
     logger: logger.child({ part: "identity" }),
   });
-  const ztunnel = await startZtunnel({ config, logger, identities });
+  const ztunnel = await startZtunnel({
+    config,
+    logger,
+    identities,
+    ...(config.dnsCapture ? { dns: readDnsProxyConfig() } : {}),
+  });
   let stopping = false;
   onSignal(["SIGTERM", "SIGINT"], (signal) => {
     if (stopping) return;

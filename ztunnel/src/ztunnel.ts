@@ -15,7 +15,8 @@ import {
   workloadPrincipal,
 } from "@weft/state";
 import { startAgent, type Agent } from "./agent/agent.js";
-import type { ZtunnelConfig } from "./config.js";
+import type { DnsProxyConfig, ZtunnelConfig } from "./config.js";
+import { DnsProxy } from "./dns/index.js";
 import { connectHboneSession } from "./hbone/index.js";
 import { ZtunnelMetrics } from "./metrics.js";
 import { HbonePool } from "./pool/index.js";
@@ -37,8 +38,8 @@ export interface ZtunnelOptions {
   readonly config: ZtunnelConfig;
   readonly logger: Logger;
   readonly identities: ZtunnelIdentities;
-  /** DNS proxy handlers for the :15053 listeners, when DNS capture is on. */
-  readonly dns?: Pick<PodHandlers, "dnsUdp" | "dnsTcp">;
+  /** Upstream resolvers and settings of the DNS proxy (used when WEFT_DNS_CAPTURE is on). */
+  readonly dns?: DnsProxyConfig;
   /** For tests: the process's capabilities. */
   readonly capabilities?: ReadonlySet<string>;
 }
@@ -133,11 +134,27 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
     logger: logger.child({ part: "inbound" }),
   });
 
+  const dns = config.dnsCapture
+    ? new DnsProxy({
+        snapshot,
+        upstreams: opts.dns?.upstreams ?? [],
+        ...(opts.dns !== undefined
+          ? {
+              domainSuffix: opts.dns.domainSuffix,
+              upstreamTimeoutMs: opts.dns.upstreamTimeoutMs,
+              tcpIdleTimeoutMs: opts.dns.tcpIdleTimeoutMs,
+            }
+          : {}),
+        log: logger.child({ part: "dns" }),
+      })
+    : undefined;
   const handlers: PodHandlers = {
-    outbound: (s, c) => outbound.handle(s, c),
+    // DNS over TCP is captured by connect4 like any outbound connection: port 53 goes to the proxy.
+    outbound: (s, c) =>
+      dns !== undefined && c.original.port === 53 ? dns.handleTcp(s, c) : outbound.handle(s, c),
     inbound: (s, c) => inbound.handlePlaintext(s, c),
     hbone: (s, c) => inbound.handleHbone(s, c),
-    ...(opts.dns ?? {}),
+    ...(dns !== undefined ? dns.podHandlers() : {}),
   };
   const agent = await startAgent({
     config,
@@ -259,6 +276,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
       }
       inbound.close(true);
       pool.close(true);
+      dns?.close();
       await xds.close();
       identities.close?.();
       await agent.close();

@@ -47,6 +47,8 @@ export interface MeshSpec {
   /** WEFT_CERT_TTL for the ztunnels, e.g. "1m" for rotation tests; default 24h. */
   readonly certTtl?: string;
   readonly logLevel?: string;
+  /** Capture pods' DNS (UDP/53, TCP/53) into ztunnel's proxy; upstream for other names. */
+  readonly dns?: { readonly upstreams: readonly string[] };
 }
 
 export const DEFAULT_NAMESPACE = "shop";
@@ -259,6 +261,9 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
           WEFT_CNI_SOCKET: socket,
           WEFT_CERT_TTL: this.spec.certTtl ?? "24h",
           WEFT_DRAIN_TIMEOUT: "2s",
+          ...(this.spec.dns !== undefined
+            ? { WEFT_DNS_CAPTURE: "true", WEFT_DNS_UPSTREAMS: this.spec.dns.upstreams.join(",") }
+            : {}),
         },
       },
     );
