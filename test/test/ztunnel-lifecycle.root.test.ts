@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   IDLE_CLIENT,
   Mesh,
+  metricSum,
   rootOnly,
   runScript,
   startServer,
@@ -87,6 +88,15 @@ void describe(
         handshakes: number;
       };
       assert.ok(pools.handshakes >= 1);
+      const text = await m().scrape("node-a");
+      assert.equal(metricSum(text, "weft_ztunnel_enrolled_pods"), 1, text);
+      assert.equal(metricSum(text, "weft_ztunnel_xds_connected"), 1);
+      assert.ok(metricSum(text, "weft_ztunnel_pool_connections") >= 1);
+      const expiry = metricSum(text, "weft_ztunnel_certificate_expiry_seconds", {
+        identity: "spiffe://cluster.local/ns/shop/sa/client",
+      });
+      assert.ok(expiry > 0 && expiry <= 60, `a 1-minute certificate expires within a minute: ${expiry}`);
+      assert.ok(metricSum(text, "weft_ztunnel_redirect_events", { reason: "CONNECT_REDIRECTED" }) >= 1);
       const level = await m().fetchOnNode("node-a", "http://127.0.0.1:15000/logging?level=debug", "POST");
       assert.deepEqual(JSON.parse(level.body), { level: "debug" });
       const bad = await m().fetchOnNode("node-a", "http://127.0.0.1:15000/logging?level=loud", "POST");

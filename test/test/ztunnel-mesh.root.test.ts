@@ -36,6 +36,7 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
         { name: "echo-a", node: "node-a", app: "echo", serviceAccount: "echo" },
         { name: "echo-b", node: "node-b", app: "echo", serviceAccount: "echo" },
         { name: "meter", node: "node-a" },
+        { name: "plain", node: "node-b", enrol: false },
       ],
       services: [{ name: "echo", vip: VIP, app: "echo", ports: [{ port: 80, targetPort: ECHO }] }],
       // Nothing answers there: a name outside the mesh gets SERVFAIL, proving it was forwarded.
@@ -43,6 +44,7 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
     });
     await startServer(mesh.world, "echo-a", "tcp-echo", ECHO);
     await startServer(mesh.world, "echo-b", "tcp-echo", ECHO);
+    await startServer(mesh.world, "plain", "tcp-echo", ECHO);
   });
 
   after(async () => {
@@ -84,6 +86,23 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
       seen.add(JSON.stringify(r.serverSaw?.local));
     }
     assert.equal(seen.size, 2, `both endpoints answered: ${[...seen].join(" ")}`);
+  });
+
+  void it("passes connections to destinations outside the mesh through as plain TCP", async () => {
+    const w = m().world;
+    const r = await tcpEcho(w, "client", { host: w.pod("plain").ipv4, port: ECHO, bytes: 64 * 1024 });
+    assert.equal(r.ok, true);
+    // Not tunnelled: the server sees the client pod itself (ztunnel dialled from the pod's netns).
+    assert.equal(r.serverSaw?.peer.address, w.pod("client").ipv4);
+    const a = await m().scrape("node-a");
+    assert.ok(
+      metricSum(a, "istio_tcp_connections_opened_total", {
+        reporter: "source",
+        destination_service: w.pod("plain").ipv4,
+        connection_security_policy: "unknown",
+      }) >= 1,
+      a,
+    );
   });
 
   void it("answers Service names from the mesh state through the in-pod DNS proxy", async () => {

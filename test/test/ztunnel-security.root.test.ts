@@ -120,6 +120,13 @@ void describe(
         response_flags: "DENY",
       });
       assert.ok(after > before, `refusal counted (${before} → ${after})`);
+      assert.ok(
+        metricSum(await m().scrape("node-b"), "weft_ztunnel_inbound_authorizations_total", {
+          decision: "deny",
+          reason: "DENY_MATCHED",
+          transport: "plaintext",
+        }) >= 1,
+      );
       assert.equal(
         await reachable(m().world, "good", echoIp()),
         true,

@@ -3,7 +3,7 @@
 // log: the ConnectionObserver below sees every connection exactly once open and once closed.
 import { Counter, Gauge, createRegistry, type Logger, type Registry } from "@weft/core";
 import type { Service, Workload } from "@weft/state";
-import type { ConnectionObserver, ConnectionRecord } from "./proxy/record.js";
+import type { AuthorizationEvent, ConnectionObserver, ConnectionRecord } from "./proxy/record.js";
 
 export const ISTIO_TCP_LABELS = [
   "reporter",
@@ -59,6 +59,17 @@ export function istioLabels(r: ConnectionRecord): Labels {
   };
 }
 
+/** Live state the weft_* gauges read at scrape time (nothing is copied on the hot path). */
+export interface ZtunnelInternals {
+  pool(): { connections: number; streams: number };
+  xds(): { connected: boolean; responses: number; nacks: number };
+  certificates(): readonly { identity: string; state: string; notAfter?: string }[];
+  /** Pass/redirect/drop counters of the eBPF programs (bpf/include/reasons.h). */
+  redirectReasons(): Readonly<Record<string, bigint>>;
+  enrolledPods(): number;
+  dns?(): Readonly<Record<string, number>>;
+}
+
 export class ZtunnelMetrics implements ConnectionObserver {
   readonly registry: Registry;
   readonly opened: Counter<IstioTcpLabel>;
@@ -67,6 +78,7 @@ export class ZtunnelMetrics implements ConnectionObserver {
   readonly receivedBytes: Counter<IstioTcpLabel>;
   readonly activeConnections: Gauge<"direction">;
   readonly refused: Counter<"direction" | "response_flags">;
+  readonly authorizations: Counter<"decision" | "reason" | "transport">;
   /** Connections being proxied now (the gauge's total, for the drain loop). */
   active = 0;
   readonly #log: Logger;
@@ -111,6 +123,101 @@ export class ZtunnelMetrics implements ConnectionObserver {
       help: "Connections refused or failed before any byte flowed, by direction and response flag (DENY = authorization, incl. PeerAuthentication STRICT).",
       labelNames: ["direction", "response_flags"],
       registers,
+    });
+    this.authorizations = new Counter({
+      name: "weft_ztunnel_inbound_authorizations_total",
+      help: "Inbound L4 authorization decisions, by decision, reason (DENY_MATCHED, NO_ALLOW_POLICIES, ALLOW_MATCHED, NO_ALLOW_MATCH) and transport (hbone or plaintext: STRICT denies plaintext as DENY_MATCHED).",
+      labelNames: ["decision", "reason", "transport"],
+      registers,
+    });
+  }
+
+  /** Registers the weft_* gauges over live state; called once the parts exist. */
+  watch(internals: ZtunnelInternals): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: "weft_ztunnel_pool_connections",
+      help: "HBONE connections open in the outbound pool.",
+      registers,
+      collect() {
+        this.set(internals.pool().connections);
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_pool_streams",
+      help: "Tunnelled streams on pooled HBONE connections.",
+      registers,
+      collect() {
+        this.set(internals.pool().streams);
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_xds_connected",
+      help: "1 while the delta xDS stream to the controller is up.",
+      registers,
+      collect() {
+        this.set(internals.xds().connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_xds_nacks",
+      help: "xDS responses this ztunnel rejected (NACKed) since it started.",
+      registers,
+      collect() {
+        this.set(internals.xds().nacks);
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_enrolled_pods",
+      help: "Pods captured by this node's ztunnel.",
+      registers,
+      collect() {
+        this.set(internals.enrolledPods());
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_certificate_expiry_seconds",
+      help: "Seconds until each workload certificate expires (negative: expired), by identity and state.",
+      labelNames: ["identity", "state"],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const c of internals.certificates()) {
+          if (c.notAfter === undefined) continue;
+          this.set({ identity: c.identity, state: c.state }, (Date.parse(c.notAfter) - now) / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: "weft_ztunnel_redirect_events",
+      help: "eBPF pass/redirect/drop decisions by reason (bpf/include/reasons.h), summed over CPUs and pods since the maps were created.",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        for (const [reason, n] of Object.entries(internals.redirectReasons()))
+          this.set({ reason }, Number(n));
+      },
+    });
+    if (internals.dns !== undefined) {
+      const dns = internals.dns;
+      new Gauge({
+        name: "weft_ztunnel_dns_queries",
+        help: "DNS queries the in-pod proxy took, by outcome (answered, nxdomain, forwarded, failed, malformed).",
+        labelNames: ["outcome"],
+        registers,
+        collect() {
+          for (const [outcome, n] of Object.entries(dns())) this.set({ outcome }, n);
+        },
+      });
+    }
+  }
+
+  onAuthorization(e: AuthorizationEvent): void {
+    this.authorizations.inc({
+      decision: e.allow ? "allow" : "deny",
+      reason: e.reason,
+      transport: e.plaintext ? "plaintext" : "hbone",
     });
   }
 

@@ -29,8 +29,8 @@ import type { PodHandlers } from "./redirect/index.js";
 export interface ZtunnelIdentities extends IdentitySource {
   /** Start fetching (low priority) ahead of the first connection. */
   prefetch?(identity: string): void;
-  /** For the admin endpoint. */
-  certificates?(): unknown;
+  /** For the admin endpoint and the certificate expiry gauge. */
+  certificates?(): readonly { identity: string; state: string; serial?: string; notAfter?: string }[];
   close?(): void;
 }
 
@@ -196,6 +196,17 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
   });
   xds.start();
 
+  let xdsConnected = false;
+  xds.on("connected", () => (xdsConnected = true));
+  xds.on("disconnected", () => (xdsConnected = false));
+  metrics.watch({
+    pool: () => pool.size,
+    xds: () => ({ connected: xdsConnected, responses: xds.stats.responses, nacks: xds.stats.nacks }),
+    certificates: () => identities.certificates?.() ?? [],
+    redirectReasons: () => agent.redirector.reasonCounters(),
+    enrolledPods: () => agent.redirector.pods().length,
+    ...(dns !== undefined ? { dns: () => ({ ...dns.stats }) } : {}),
+  });
   const metricsServer: MetricsServer = await serveMetrics(metrics.registry, metricsAt);
   const ready = (): boolean => synced && !draining;
   const readyServer = await listenHttp(readyAt, (req, res) => {

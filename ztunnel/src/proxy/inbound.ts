@@ -114,6 +114,11 @@ export class InboundProxy {
       destinationPort: ctx.destination.port,
       destinationWorkload: workload,
     });
+    this.#opts.observer.onAuthorization?.({
+      allow: decision.allow,
+      reason: decision.reason,
+      plaintext: true,
+    });
     if (!decision.allow) {
       this.#refusePlaintext(socket, record, "DENY", `plaintext refused: ${describeDecision(decision)}`);
       return;
@@ -255,6 +260,11 @@ export class InboundProxy {
       destinationIp: facts.target.ip,
       destinationPort: facts.target.port,
       destinationWorkload: workload,
+    });
+    this.#opts.observer.onAuthorization?.({
+      allow: decision.allow,
+      reason: decision.reason,
+      plaintext: false,
     });
     return decision.allow ? { allow: true } : { allow: false, reason: describeDecision(decision) };
   }

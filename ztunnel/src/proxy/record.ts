@@ -46,7 +46,18 @@ export interface ConnectionRecord {
   opened: boolean;
 }
 
+/** An inbound L4 authorization outcome (state's InboundReason), for the passed/denied counters. */
+export interface AuthorizationEvent {
+  readonly allow: boolean;
+  /** DENY_MATCHED, NO_ALLOW_POLICIES, ALLOW_MATCHED or NO_ALLOW_MATCH. */
+  readonly reason: string;
+  /** The connection came in plaintext (:15006) rather than over HBONE. */
+  readonly plaintext: boolean;
+}
+
 export interface ConnectionObserver {
+  /** An inbound connection was authorized or refused by L4 policy. */
+  onAuthorization?(event: AuthorizationEvent): void;
   /** The connection was set up and bytes may flow (after authorization and upstream connect). */
   onOpen(record: ConnectionRecord): void;
   /** The connection ended (closed, reset, or refused before it opened). Called exactly once. */
