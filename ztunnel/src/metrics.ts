@@ -61,13 +61,13 @@ export function istioLabels(r: ConnectionRecord): Labels {
 
 /** Live state the weft_* gauges read at scrape time (nothing is copied on the hot path). */
 export interface ZtunnelInternals {
-  pool(): { connections: number; streams: number };
-  xds(): { connected: boolean; responses: number; nacks: number };
-  certificates(): readonly { identity: string; state: string; notAfter?: string }[];
+  readonly pool: () => { connections: number; streams: number };
+  readonly xds: () => { connected: boolean; responses: number; nacks: number };
+  readonly certificates: () => readonly { identity: string; state: string; notAfter?: string }[];
   /** Pass/redirect/drop counters of the eBPF programs (bpf/include/reasons.h). */
-  redirectReasons(): Readonly<Record<string, bigint>>;
-  enrolledPods(): number;
-  dns?(): Readonly<Record<string, number>>;
+  readonly redirectReasons: () => Readonly<Record<string, bigint>>;
+  readonly enrolledPods: () => number;
+  dns?: () => Readonly<Record<string, number>>;
 }
 
 export class ZtunnelMetrics implements ConnectionObserver {
@@ -200,7 +200,7 @@ export class ZtunnelMetrics implements ConnectionObserver {
       },
     });
     if (internals.dns !== undefined) {
-      const dns = internals.dns;
+      const dns = (): Readonly<Record<string, number>> => internals.dns?.() ?? {};
       new Gauge({
         name: "weft_ztunnel_dns_queries",
         help: "DNS queries the in-pod proxy took, by outcome (answered, nxdomain, forwarded, failed, malformed).",
