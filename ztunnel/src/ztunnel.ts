@@ -29,6 +29,8 @@ import type { PodHandlers } from "./redirect/index.js";
 export interface ZtunnelIdentities extends IdentitySource {
   /** Start fetching (low priority) ahead of the first connection. */
   prefetch?(identity: string): void;
+  /** No enrolled pod has this identity any more: stop refreshing it. */
+  release?(identity: string): void;
   /** For the admin endpoint and the certificate expiry gauge. */
   certificates?(): readonly { identity: string; state: string; serial?: string; notAfter?: string }[];
   close?(): void;
@@ -163,20 +165,26 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
     ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
   });
 
-  // Prefetch the certificates of the pods this node serves as soon as the store knows them.
-  const prefetched = new Set<string>();
+  // Certificates follow the pods this node serves: prefetched as soon as the store knows a pod's
+  // workload, released once no enrolled pod has that identity any more.
+  const held = new Set<string>();
   store.onChange((next) => {
-    if (identities.prefetch === undefined) return;
+    const wanted = new Set<string>();
     for (const pod of agent.redirector.pods()) {
       for (const ip of pod.ips) {
         const w = next.workloadByAddress(config.network, ip);
-        if (w === undefined) continue;
-        const id = workloadPrincipal(w);
-        if (!prefetched.has(id)) {
-          prefetched.add(id);
-          identities.prefetch(id);
-        }
+        if (w !== undefined) wanted.add(workloadPrincipal(w));
       }
+    }
+    for (const id of wanted) {
+      if (held.has(id)) continue;
+      held.add(id);
+      identities.prefetch?.(id);
+    }
+    for (const id of held) {
+      if (wanted.has(id)) continue;
+      held.delete(id);
+      identities.release?.(id);
     }
   });
 
