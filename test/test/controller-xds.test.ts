@@ -3,17 +3,21 @@
 // CA answers on the same port. Every process and directory is cleaned up, even on failure.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { webcrypto } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import { CaClient, IstioCertificateRequestSchema, TYPE_URL, type IstioCertificateResponse } from "@weft/api";
 import { EC_P256, exportPrivateKeyPem, x509 } from "@weft/controller";
+import {
+  podYaml as sharedPodYaml,
+  startControllerProcess,
+  stopProcess,
+  type ControllerProcess,
+} from "@weft/test";
 import {
   DeltaXdsClient,
   StateStore,
@@ -23,9 +27,6 @@ import {
   type XdsTypeHandler,
 } from "@weft/state";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const NODE = join(ROOT, "node_modules/.bin/node");
-const MAIN = join(ROOT, "controller/dist/src/main.js");
 const SERVER_NAME = "weft-controller.weft-system.svc";
 const CART_TOKEN = "cart-token-0123456789abcdef0123";
 /** The node agent's token: weft-system/ztunnel is a trusted node agent by default. */
@@ -46,21 +47,7 @@ async function until(
 }
 
 function podYaml(ns: string, name: string, ip: string, sa = "default"): string {
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}
-  namespace: ${ns}
-  labels: { app: ${name} }
-spec:
-  nodeName: node-a
-  serviceAccountName: ${sa}
-  containers: [{ name: app }]
-status:
-  phase: Running
-  podIP: ${ip}
-  conditions: [{ type: Ready, status: "True" }]
-`;
+  return sharedPodYaml({ name, ip, namespace: ns, serviceAccount: sa });
 }
 
 const BASE_CONFIG = `apiVersion: v1
@@ -83,74 +70,8 @@ tokens:
     nodeName: node-a
 `;
 
-interface Controller {
-  readonly proc: ChildProcess;
-  readonly xds: string;
-  readonly admin: string;
-  readonly logs: string[];
-}
-
-async function startController(
-  configDir: string,
-  caDir: string,
-  extraArgs: readonly string[] = [],
-): Promise<Controller> {
-  const proc = spawn(
-    NODE,
-    [
-      MAIN,
-      "--config-dir",
-      configDir,
-      "--ca-dir",
-      caDir,
-      "--xds-address",
-      "127.0.0.1:0",
-      "--admin-address",
-      "127.0.0.1:0",
-      ...extraArgs,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WEFT_LOG_LEVEL: "info" } },
-  );
-  const logs: string[] = [];
-  let ports: { xdsPort: number; adminPort: number } | undefined;
-  let buffered = "";
-  proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; xdsPort?: number; adminPort?: number };
-        if (entry.msg === "weft-controller serving" && entry.xdsPort && entry.adminPort) {
-          ports = { xdsPort: entry.xdsPort, adminPort: entry.adminPort };
-        }
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
-  proc.stderr.setEncoding("utf8").on("data", (chunk: string) => logs.push(`stderr: ${chunk}`));
-  let exited = false;
-  proc.once("exit", () => (exited = true));
-  await until("controller to start serving", () => {
-    if (exited) throw new Error(`controller exited during start:\n${logs.join("\n")}`);
-    return ports !== undefined;
-  });
-  return { proc, xds: `127.0.0.1:${ports!.xdsPort}`, admin: `http://127.0.0.1:${ports!.adminPort}`, logs };
-}
-
-async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  process.kill(proc.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, "SIGKILL");
-  }, 10_000);
-  await exited;
-  clearTimeout(timer);
-}
+type Controller = ControllerProcess;
+const startController = startControllerProcess;
 
 /** A handler that refuses workloads whose name starts with "reject-": a data plane stricter than the controller. */
 function strict(inner: XdsTypeHandler<Resource>): XdsTypeHandler<Resource> {

@@ -5,7 +5,6 @@
 // Every process and directory is cleaned up, even on failure.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -13,7 +12,6 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type tls from "node:tls";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isWeftError } from "@weft/core";
 import {
@@ -26,10 +24,13 @@ import {
   type CertificateIssuer,
   type MeshTlsContext,
 } from "@weft/ztunnel";
+import {
+  podYaml as sharedPodYaml,
+  startControllerProcess,
+  stopProcess,
+  type ControllerProcess,
+} from "@weft/test";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const NODE = join(ROOT, "node_modules/.bin/node");
-const MAIN = join(ROOT, "controller/dist/src/main.js");
 const SERVER_NAME = "weft-controller.weft-system.svc";
 /** The node agent of node-a: weft-system/ztunnel is a trusted node agent by default. */
 const ZTUNNEL_TOKEN = "ztunnel-node-a-token-0123456789abcdef";
@@ -46,21 +47,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Pro
 }
 
 function podYaml(name: string, ip: string, sa: string, nodeName: string): string {
-  return `apiVersion: v1
-kind: Pod
-metadata:
-  name: ${name}
-  namespace: shop
-  labels: { app: ${name} }
-spec:
-  nodeName: ${nodeName}
-  serviceAccountName: ${sa}
-  containers: [{ name: app }]
-status:
-  phase: Running
-  podIP: ${ip}
-  conditions: [{ type: Ready, status: "True" }]
-`;
+  return sharedPodYaml({ name, ip, serviceAccount: sa, nodeName });
 }
 
 const CONFIG = `apiVersion: v1
@@ -83,67 +70,6 @@ tokens:
 ${podYaml("cart-0", "10.1.0.10", "cart", "node-a")}---
 ${podYaml("web-0", "10.1.0.11", "web", "node-a")}---
 ${podYaml("payments-0", "10.1.0.20", "payments", "node-b")}`;
-
-interface Controller {
-  readonly proc: ChildProcess;
-  readonly address: string;
-  readonly logs: string[];
-}
-
-async function startController(configDir: string, caDir: string): Promise<Controller> {
-  const proc = spawn(
-    NODE,
-    [
-      MAIN,
-      "--config-dir",
-      configDir,
-      "--ca-dir",
-      caDir,
-      "--xds-address",
-      "127.0.0.1:0",
-      "--admin-address",
-      "127.0.0.1:0",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WEFT_LOG_LEVEL: "info" } },
-  );
-  const logs: string[] = [];
-  let xdsPort: number | undefined;
-  let buffered = "";
-  proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; xdsPort?: number };
-        if (entry.msg === "weft-controller serving" && entry.xdsPort) xdsPort = entry.xdsPort;
-      } catch {
-        /* not JSON */
-      }
-    }
-  });
-  proc.stderr.setEncoding("utf8").on("data", (chunk: string) => logs.push(`stderr: ${chunk}`));
-  let exited = false;
-  proc.once("exit", () => (exited = true));
-  await until("controller to start serving", () => {
-    if (exited) throw new Error(`controller exited during start:\n${logs.join("\n")}`);
-    return xdsPort !== undefined;
-  });
-  return { proc, address: `127.0.0.1:${xdsPort}`, logs };
-}
-
-async function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  process.kill(proc.pid, "SIGTERM");
-  const timer = setTimeout(() => {
-    if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, "SIGKILL");
-  }, 10_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function leafOf(context: MeshTlsContext): X509Certificate {
   const chain = context.credentials.certChainPem;
@@ -187,7 +113,7 @@ void describe("IdentityManager against the real controller's CA", () => {
   let configDir = "";
   let caDir = "";
   let tokenDir = "";
-  let controller: Controller | undefined;
+  let controller: ControllerProcess | undefined;
   let rootPem = "";
   let issuer: CertificateIssuer | undefined;
   let manager: IdentityManager | undefined;
@@ -200,11 +126,11 @@ void describe("IdentityManager against the real controller's CA", () => {
     await writeFile(join(configDir, "config.yaml"), CONFIG);
     const tokenFile = join(tokenDir, "token");
     await writeFile(tokenFile, `${ZTUNNEL_TOKEN}\n`);
-    controller = await startController(configDir, caDir);
+    controller = await startControllerProcess(configDir, caDir);
     // A self-generated root signs directly: ca-cert.pem is the trust anchor.
     rootPem = await readFile(join(caDir, "ca-cert.pem"), "utf8");
     issuer = createCaIssuer({
-      address: controller.address,
+      address: controller.xds,
       caRootPem: rootPem,
       serverName: SERVER_NAME,
       tokenFile,
@@ -265,7 +191,7 @@ void describe("IdentityManager against the real controller's CA", () => {
 
   void it("refuses an unknown token as an authentication problem", async () => {
     const stranger = createCaIssuer({
-      address: controller!.address,
+      address: controller!.xds,
       caRootPem: rootPem,
       token: "not-a-known-token-0123456789abcdef",
     });
