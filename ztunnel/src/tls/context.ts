@@ -21,6 +21,19 @@ export interface MeshCredentials {
   readonly trustBundlePem: string | readonly string[];
 }
 
+/** What every mesh TLS context has: the identity's key and chain, the bundle, TLS 1.3 only, no tickets. */
+function meshContextOptions(creds: MeshCredentials): tls.SecureContextOptions {
+  const join = (v: string | readonly string[]): string => (typeof v === "string" ? v : v.join("\n"));
+  return {
+    key: creds.keyPem,
+    cert: join(creds.certChainPem),
+    ca: join(creds.trustBundlePem),
+    minVersion: "TLSv1.3",
+    maxVersion: "TLSv1.3",
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+  };
+}
+
 /**
  * Builds the SecureContext for one identity. Session resumption is off: the client never offers a
  * session (weft never passes `session`), and SSL_OP_NO_TICKET makes TLS 1.3 tickets stateful, i.e.
@@ -29,16 +42,8 @@ export interface MeshCredentials {
  * Node offers no way to set num_tickets to 0.
  */
 export function createMeshSecureContext(creds: MeshCredentials): tls.SecureContext {
-  const join = (v: string | readonly string[]): string => (typeof v === "string" ? v : v.join("\n"));
   try {
-    return tls.createSecureContext({
-      key: creds.keyPem,
-      cert: join(creds.certChainPem),
-      ca: join(creds.trustBundlePem),
-      minVersion: "TLSv1.3",
-      maxVersion: "TLSv1.3",
-      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
-    });
+    return tls.createSecureContext(meshContextOptions(creds));
   } catch (err) {
     throw weftError(
       "WEFT_E_TLS",
@@ -119,15 +124,9 @@ export function createMeshTlsServer(
   credentials: MeshCredentials,
   handshakeTimeoutMs = DEFAULT_HANDSHAKE_TIMEOUT_MS,
 ): tls.Server {
-  const join = (v: string | readonly string[]): string => (typeof v === "string" ? v : v.join("\n"));
   try {
     return tls.createServer({
-      key: credentials.keyPem,
-      cert: join(credentials.certChainPem),
-      ca: join(credentials.trustBundlePem),
-      minVersion: "TLSv1.3",
-      maxVersion: "TLSv1.3",
-      secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+      ...meshContextOptions(credentials),
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: [...MESH_ALPN],
