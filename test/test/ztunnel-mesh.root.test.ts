@@ -76,6 +76,20 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
     assert.equal(r.serverSaw?.peer.address, "127.0.0.6");
   });
 
+  void it("pod → pod over IPv6, same node and across nodes", async () => {
+    for (const pod of ["echo-a", "echo-b"]) {
+      const r = await tcpEcho(m().world, "client", {
+        host: m().world.pod(pod).ipv6,
+        port: ECHO,
+        bytes: 128 * 1024,
+      });
+      assert.equal(r.ok, true);
+      assert.equal(r.remote.address, m().world.pod(pod).ipv6);
+      // IPv6 apps are reached from their own address (ADR 0006: ::6 is not local in a pod).
+      assert.equal(r.serverSaw?.peer.address, m().world.pod(pod).ipv6);
+    }
+  });
+
   void it("pod → Service VIP reaches both endpoints", async () => {
     const seen = new Set<string>();
     for (let i = 0; i < 24 && seen.size < 2; i++) {
