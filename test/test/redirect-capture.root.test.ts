@@ -171,6 +171,38 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
     );
   });
 
+  void test("outbound to any IP:port, even one nobody serves, lands on :15001 with it", async () => {
+    const cases = [
+      { host: "192.0.2.10", port: 443, fam: 4 }, // TEST-NET-1: no route, no server
+      { host: "203.0.113.7", port: 1, fam: 4 },
+      { host: "2001:db8::10", port: 65535, fam: 6 },
+    ] as const;
+    for (const c of cases) {
+      const got = await probe(w(), "pod-a1", c.host, c.port);
+      assert.equal(got.error, undefined, `${c.host}:${c.port}: ${JSON.stringify(got)}`);
+      const l = landed.find((x) => x.kind === "outbound" && x.peerPort === got.localPort);
+      assert.ok(l, `${c.host}:${c.port} was accepted on :15001`);
+      assert.deepEqual(l.original, { address: c.host, port: c.port, family: c.fam, protocol: "tcp" });
+      assert.equal(got.remoteAddress, c.host, "getpeername shows the address asked for");
+      assert.equal(got.remotePort, c.port);
+    }
+  });
+
+  void test("inbound to any port, even one no app listens on, lands on :15006 with that port", async () => {
+    const a1 = w().pod("pod-a1");
+    for (const [ip, port] of [
+      [a1.ipv4, 1],
+      [a1.ipv4, 443],
+      [a1.ipv4, 65535],
+      [a1.ipv6, 9999],
+    ] as const) {
+      const got = await probe(w(), "pod-b1", ip, port);
+      assert.equal(lineOf(got).via, "inbound", `${ip}:${port}: ${JSON.stringify(got)}`);
+      const l = landed.find((x) => x.kind === "inbound" && x.peerPort === got.localPort);
+      assert.deepEqual(l?.destination, { address: ip, port });
+    }
+  });
+
   void test("loopback and the pod's own IP are not captured", async () => {
     const a1 = w().pod("pod-a1");
     for (const host of ["127.0.0.1", "::1", a1.ipv4, a1.ipv6]) {
