@@ -33,6 +33,7 @@ function row(
     p99Us,
     maxUs: p99Us * 2,
     over200ms: round === 2 ? 1 : 0,
+    listenDrops: 0,
   } satisfies ConnectFigures;
 }
 

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import type net from "node:net";
+import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { decode, encode } from "dns-packet";
 import { WEFT_MAPS, openPinnedMap, readReasonCounters } from "@weft/native";
@@ -22,6 +23,7 @@ import {
 import { Redirector, type InboundContext, type OutboundContext, type PodRecord } from "@weft/ztunnel";
 import { bpffsSnapshot, events, filesBelow, lineOf, probe, scratch } from "./redirect-support.js";
 
+const require = createRequire(import.meta.url);
 const ECHO = 7000;
 const APP = 8080;
 
@@ -226,6 +228,47 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       assert.deepEqual(got.answers, [{ name: "svc.example.test", type: "A", data: "10.99.0.42" }]);
       assert.deepEqual(got.replyFrom, { address: server, port: 53 });
     }
+  });
+
+  void test("DNS over a connected UDP socket (as resolvers do): lands on :15053; getpeername and the reply show the server", async () => {
+    // connect() a UDP socket to server:53 (the UDP connect4/6 hook), send without an address, and
+    // report what getpeername (remoteAddress) and the reply's source say.
+    const script = `
+const dgram = require("dgram");
+const { encode, decode } = require(process.argv[3]);
+const server = process.argv[1];
+const s = dgram.createSocket(server.includes(":") ? "udp6" : "udp4");
+const q = encode({ type: "query", id: 4242, flags: 256, questions: [{ type: "A", name: "connected.example.test" }] });
+s.on("message", (m, rinfo) => {
+  const r = decode(m);
+  process.stdout.write(JSON.stringify({ peer: s.remoteAddress(), from: { address: rinfo.address, port: rinfo.port }, id: r.id, answers: r.answers.map((a) => a.data) }) + "\\n");
+  process.exit(0);
+});
+s.connect(Number(process.argv[2]), server, () => s.send(q));
+setTimeout(() => { process.stdout.write(JSON.stringify({ error: "timeout" }) + "\\n"); process.exit(0); }, 3000);
+`;
+    const dnsPacket = require.resolve("dns-packet");
+    const before = r().reasonCounters().DNS_REDIRECTED;
+    for (const server of ["192.0.2.53", w().pod("pod-b2").ipv6]) {
+      const run = await w().runInPod("pod-a1", process.execPath, ["-e", script, server, "53", dnsPacket], {
+        name: "dns-connected",
+        timeoutMs: 8000,
+      });
+      const got = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+        error?: string;
+        peer?: { address: string; port: number };
+        from?: { address: string; port: number };
+        id?: number;
+        answers?: string[];
+      };
+      assert.equal(got.error, undefined, `${server}: ${run.stdout} ${run.stderr}`);
+      assert.deepEqual(got.answers, ["10.99.0.42"], "answered by the :15053 handler");
+      assert.equal(got.id, 4242);
+      assert.deepEqual(got.from, { address: server, port: 53 }, "the reply seems to come from the server");
+      assert.equal(got.peer?.address, server, "getpeername shows the server connected to");
+      assert.equal(got.peer?.port, 53);
+    }
+    assert.ok(r().reasonCounters().DNS_REDIRECTED > before, "counted as DNS redirected");
   });
 
   void test("enrol is idempotent for the same netns; a different netns or a taken IP conflicts", async () => {

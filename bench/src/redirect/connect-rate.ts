@@ -32,7 +32,14 @@ interface ClientFigures {
   slow: number;
 }
 
-// The client: `concurrency` loops, each connect → 'connect' → destroy, until `count` are done.
+// The client: `concurrency` loops, each connect → 'connect' (the latency figure) → the server's
+// first byte (so the connection was accepted by the process behind the listener: the app, or
+// ztunnel's handler) → reset, until `count` are done. Waiting for the byte keeps at most
+// `concurrency` connections in flight, so a server process the shared machine does not schedule
+// for a moment cannot have its accept queue overrun (each overrun is a SYN dropped and a 1 s
+// retransmit, which dominated the rate of every row, baseline included). The RST (SO_LINGER 0)
+// leaves no TIME_WAIT: each direction dials the same destination 3 × 20000 times a round, more
+// than the ephemeral port range holds in TIME_WAIT.
 const CLIENT = `
 const net = require("net");
 const [host, port, count, concurrency] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
@@ -44,7 +51,8 @@ function one(done) {
   started++;
   const t = process.hrtime.bigint();
   const s = net.connect({ host, port });
-  s.on("connect", () => { lat.push(Number(process.hrtime.bigint() - t) / 1000); s.destroy(); one(done); });
+  s.on("connect", () => lat.push(Number(process.hrtime.bigint() - t) / 1000));
+  s.once("data", () => { s.resetAndDestroy(); one(done); });
   s.on("error", (e) => { console.error(e.message); process.exit(2); });
 }
 let left = concurrency;
@@ -60,6 +68,16 @@ for (let i = 0; i < concurrency; i++) one(() => {
 
 function sh(cmd: string, args: string[]): void {
   execFileSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** TcpExt ListenDrops of a netns: SYNs dropped because a listener's accept queue was full. */
+function listenDrops(netns: string): number {
+  const text = execFileSync("ip", ["netns", "exec", netns, "cat", "/proc/net/netstat"], { encoding: "utf8" });
+  const lines = text.split("\n").filter((l) => l.startsWith("TcpExt:"));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const i = names.indexOf("ListenDrops");
+  return i < 0 ? 0 : Number(values[i] ?? 0);
 }
 
 /** Run the client in `netns` (and `cgroup`, when given) and collect its figures. */
@@ -105,13 +123,10 @@ function runClient(
   });
 }
 
-/**
- * Take a connection and close it once the client has: the client closes first, so TIME_WAIT stays
- * on its side. (Closing first here leaves TIME_WAIT on the server, and a client reusing the port
- * then loses its SYN to it and waits a 1 s retransmit: a test artifact, not a cost of capture.)
- */
+/** Take a connection, say one byte, and let the client end it (it resets on reading the byte). */
 function closeAfterClient(s: net.Socket): void {
   s.on("error", () => {});
+  s.write("k");
   s.on("end", () => s.destroy());
   s.resume();
 }
@@ -177,6 +192,8 @@ export interface ConnectFigures {
   readonly maxUs: number;
   /** Connections whose handshake took over 200 ms (a lost SYN costs a 1 s retransmit). */
   readonly over200ms: number;
+  /** SYNs the kernel dropped on a full accept queue during the row (TcpExt ListenDrops, both netns). */
+  readonly listenDrops: number;
 }
 
 /** One scenario over all rounds (medians), against the same direction's no-capture baseline. */
@@ -192,6 +209,7 @@ export interface ConnectSummary {
   readonly p99Us: number;
   readonly maxUs: number;
   readonly over200ms: number;
+  readonly listenDrops: number;
   /** perSecond / baseline perSecond. */
   readonly rateRatio: number;
   readonly p50Ratio: number;
@@ -246,6 +264,7 @@ export function summarizeConnectRate(rows: readonly ConnectFigures[]): ConnectSu
       p99Us: Math.round(p99),
       maxUs: Math.max(...mine.map((r) => r.maxUs)),
       over200ms: mine.reduce((a, r) => a + r.over200ms, 0),
+      listenDrops: mine.reduce((a, r) => a + (r.listenDrops ?? 0), 0),
       rateRatio: r2(rate / bRate),
       p50Ratio: r2(p50 / bP50),
       p99Ratio: r2(p99 / bP99),
@@ -259,7 +278,7 @@ export function summarizeConnectRate(rows: readonly ConnectFigures[]): ConnectSu
 
 export async function measureConnectRate(opts: {
   quick: boolean;
-  /** Rounds of every scenario; default 1 quick, 5 full. Figures are medians over rounds. */
+  /** Rounds of every scenario; default 1 quick, 7 full. Figures are medians over rounds. */
   rounds?: number;
   /** Connections per scenario and round; default 2000 quick, 20000 full. */
   connections?: number;
@@ -267,7 +286,7 @@ export async function measureConnectRate(opts: {
 }): Promise<ConnectRateResult> {
   const log = opts.log ?? (() => {});
   const count = opts.connections ?? (opts.quick ? 2000 : 20000);
-  const rounds = opts.rounds ?? (opts.quick ? 1 : 5);
+  const rounds = opts.rounds ?? (opts.quick ? 1 : 7);
   const concurrency = 4;
   const id = randomBytes(3).toString("hex");
   const pod = `weft-bench-pod-${id}`;
@@ -278,7 +297,13 @@ export async function measureConnectRate(opts: {
   const uid = `bench-${id}`;
   const cleanups: (() => unknown)[] = [];
   const results: ConnectFigures[] = [];
-  const record = (direction: Direction, capture: Capture, round: number, r: ClientFigures): void => {
+  const drops = (): number => listenDrops(pod) + listenDrops(peer);
+  const record = (
+    direction: Direction,
+    capture: Capture,
+    round: number,
+    r: ClientFigures & { drops: number },
+  ): void => {
     const scenario = SCENARIOS.find((s) => s.direction === direction && s.capture === capture)!.label;
     const f: ConnectFigures = {
       scenario,
@@ -292,10 +317,11 @@ export async function measureConnectRate(opts: {
       p99Us: Math.round(r.p99),
       maxUs: Math.round(r.max),
       over200ms: r.slow,
+      listenDrops: r.drops,
     };
     results.push(f);
     log(
-      `redirect-connect round ${round}: ${scenario}: ${f.perSecond}/s p50 ${f.p50Us} µs p99 ${f.p99Us} µs max ${f.maxUs} µs, ${f.over200ms} over 200 ms`,
+      `redirect-connect round ${round}: ${scenario}: ${f.perSecond}/s p50 ${f.p50Us} µs p99 ${f.p99Us} µs max ${f.maxUs} µs, ${f.over200ms} over 200 ms, ${f.listenDrops} listen drops`,
     );
   };
   try {
@@ -303,11 +329,6 @@ export async function measureConnectRate(opts: {
       sh("ip", ["netns", "add", ns]);
       cleanups.push(() => sh("ip", ["netns", "del", ns]));
       sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
-      // Every scenario of a direction dials the same 4-tuples tens of thousands of times within a
-      // minute: let connect() reuse TIME_WAIT ports, and widen the range, so the figures are not
-      // about ephemeral-port exhaustion.
-      sh("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1"]);
-      sh("ip", ["netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65000"]);
     }
     mkdirSync(cgroup);
     cleanups.push(() => rmdirSync(cgroup));
@@ -331,10 +352,15 @@ export async function measureConnectRate(opts: {
       () => remote.close(),
       () => app.close(),
     );
-    const outbound = (): Promise<ClientFigures> =>
-      runClient(pod, cgroup, "10.202.0.1", 80, count, concurrency);
-    const inbound = (): Promise<ClientFigures> =>
-      runClient(peer, undefined, "10.202.0.2", 8080, count, concurrency);
+    const measured = async (f: () => Promise<ClientFigures>): Promise<ClientFigures & { drops: number }> => {
+      const d0 = drops();
+      const r = await f();
+      return { ...r, drops: drops() - d0 };
+    };
+    const outbound = (): Promise<ClientFigures & { drops: number }> =>
+      measured(() => runClient(pod, cgroup, "10.202.0.1", 80, count, concurrency));
+    const inbound = (): Promise<ClientFigures & { drops: number }> =>
+      measured(() => runClient(peer, undefined, "10.202.0.2", 8080, count, concurrency));
 
     const redirector = await Redirector.start({
       pinRoot,
@@ -412,11 +438,11 @@ const signed = (v: number): string => (v > 0 ? `+${v}` : String(v));
 
 export function connectRateMarkdown(summary: readonly ConnectSummary[]): string {
   const lines = [
-    "| scenario | conn/s | rate vs. no capture | p50 µs | p50 vs. no capture | added p50 µs | p99 µs | p99 vs. no capture | added p99 µs | added µs / connection | max µs | > 200 ms |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | conn/s | rate vs. no capture | p50 µs | p50 vs. no capture | added p50 µs | p99 µs | p99 vs. no capture | added p99 µs | added µs / connection | max µs | > 200 ms | listen drops |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...summary.map((r) => {
       const base = r.capture === "none";
-      return `| ${r.scenario} | ${r.perSecond} | ${pct(r.rateRatio)} | ${r.p50Us} | ${pct(r.p50Ratio)} | ${base ? "–" : signed(r.addedP50Us)} | ${r.p99Us} | ${pct(r.p99Ratio)} | ${base ? "–" : signed(r.addedP99Us)} | ${base ? "–" : signed(r.addedPerConnectionUs)} | ${r.maxUs} | ${r.over200ms} |`;
+      return `| ${r.scenario} | ${r.perSecond} | ${pct(r.rateRatio)} | ${r.p50Us} | ${pct(r.p50Ratio)} | ${base ? "–" : signed(r.addedP50Us)} | ${r.p99Us} | ${pct(r.p99Ratio)} | ${base ? "–" : signed(r.addedP99Us)} | ${base ? "–" : signed(r.addedPerConnectionUs)} | ${r.maxUs} | ${r.over200ms} | ${r.listenDrops ?? "–"} |`;
     }),
   ];
   const first = summary[0];
@@ -424,9 +450,11 @@ export function connectRateMarkdown(summary: readonly ConnectSummary[]): string 
     lines.push(
       "",
       `Medians over ${first.rounds} round(s) of ${first.connectionsPerRound} connections per scenario, ${first.concurrency} concurrent ` +
-        "connect → close loops in one Node client process, after an unrecorded warm-up; every round measures its no-capture baseline first, then enrols the pod (and unenrols it at the end). " +
+        "connect → first byte → reset loops in one Node client process, after an unrecorded warm-up; every round measures its no-capture baseline first, then enrols the pod (and unenrols it at the end). " +
         "Outbound dials 10.202.0.1:80 (a server in a peer netns, over the pod's veth) from the pod cgroup; captured, it lands on :15001 over loopback instead. Inbound dials podIP:8080 over the veth from the peer netns. " +
-        "'added µs / connection' is 1e6/rate − 1e6/baseline rate at that concurrency. The load generator is Node, so absolute rates are its own; read the ratios. " +
+        "'added µs / connection' is 1e6/rate − 1e6/baseline rate at that concurrency; a connection counts once the process behind the listener accepted it and its first byte arrived (the p50/p99 columns are connect() alone). " +
+        "'> 200 ms' counts handshakes that waited for a SYN retransmit; 'listen drops' counts SYNs the kernel dropped on a full accept queue (TcpExt ListenDrops, both netns). " +
+        "The load generator is Node, so absolute rates are its own; read the ratios. " +
         "The run fails unless the programs' reason counters saw every connection of the hook rows (CONNECT_SKIP_EXCLUDED, CONNECT_REDIRECTED, SKLOOKUP_PASS_PROBE, SKLOOKUP_PLAINTEXT).",
     );
   }
