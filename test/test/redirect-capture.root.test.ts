@@ -74,6 +74,9 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       pinRoot: dirs.pinRoot,
       stateDir: dirs.stateDir,
       dns: true,
+      // pod-a2's IPv4 (a pod that is not enrolled) is excluded outbound and a probe source inbound.
+      excludeCidrs: [`${world.pod("pod-a2").ipv4}/32`, "2001:db8:ffff::/48"],
+      probeSources: [world.pod("pod-a2").ipv4],
       handlers: {
         outbound: (s, ctx) => land("outbound", s, { original: ctx.original }, ctx.pod),
         inbound: (s, ctx) => land("inbound", s, { destination: ctx.destination }, ctx.pod),
@@ -214,6 +217,33 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
     }
   });
 
+  void test("a configured exclude CIDR is reached directly; a configured probe source reaches the app", async () => {
+    const a1 = w().pod("pod-a1");
+    const a2 = w().pod("pod-a2");
+    const skipped = r().reasonCounters().CONNECT_SKIP_EXCLUDED;
+    const out = await probe(w(), "pod-a1", a2.ipv4, APP);
+    assert.equal(lineOf(out).peer?.address, a1.ipv4, `a2's app saw a1 itself: ${JSON.stringify(out)}`);
+    assert.ok(!landed.some((l) => l.kind === "outbound" && l.peerPort === out.localPort), "not on :15001");
+    assert.ok(r().reasonCounters().CONNECT_SKIP_EXCLUDED > skipped, "counted as excluded");
+    // The same pod's IPv6 is not excluded: still captured.
+    const v6 = await probe(w(), "pod-a1", a2.ipv6, APP);
+    assert.ok(
+      landed.some((l) => l.kind === "outbound" && l.peerPort === v6.localPort),
+      "IPv6 captured",
+    );
+
+    const probes = r().reasonCounters().SKLOOKUP_PASS_PROBE;
+    const into = await probe(w(), "pod-a2", a1.ipv4, APP);
+    assert.equal(
+      lineOf(into).peer?.address,
+      a2.ipv4,
+      `the app saw the probe source: ${JSON.stringify(into)}`,
+    );
+    assert.ok(r().reasonCounters().SKLOOKUP_PASS_PROBE > probes, "counted as a probe");
+    const fromV6 = await probe(w(), "pod-a2", a1.ipv6, APP);
+    assert.equal(lineOf(fromV6).via, "inbound", "a2's IPv6 is not a probe source: captured");
+  });
+
   void test("a pod that is not enrolled is untouched, both ways", async () => {
     const out = await probe(w(), "pod-a2", w().pod("pod-b1").ipv4, ECHO);
     assert.deepEqual(lineOf(out).peer?.address, w().pod("pod-a2").ipv4);
@@ -352,6 +382,27 @@ setTimeout(() => { process.stdout.write(JSON.stringify({ error: "timeout" }) + "
     } finally {
       podIps.close();
       listeners.close();
+    }
+  });
+
+  void test("a restart's lists replace what the previous process left in the maps", async () => {
+    await r().close();
+    redirector = await Redirector.start({
+      pinRoot: dirs.pinRoot,
+      stateDir: dirs.stateDir,
+      dns: true,
+      excludeCidrs: ["10.1.0.0/16"],
+    });
+    const exclude = openPinnedMap(dirs.pinRoot, WEFT_MAPS.exclude);
+    const probes = openPinnedMap(dirs.pinRoot, WEFT_MAPS.probeAllow);
+    try {
+      assert.equal([...exclude.keys()].length, 1, "only the new CIDR");
+      assert.equal(exclude.lookup("10.1.2.3/32"), 1, "longest-prefix match finds it");
+      assert.equal(exclude.lookup(`${w().pod("pod-a2").ipv4}/32`), undefined, "the old one is gone");
+      assert.deepEqual([...probes.keys()], [], "no probe sources configured: none left");
+    } finally {
+      exclude.close();
+      probes.close();
     }
   });
 
