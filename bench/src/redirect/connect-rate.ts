@@ -13,7 +13,7 @@
 // Both sides close right after the handshake, so the figure is connection setup, not data. The
 // load generator is Node: it measures its own connect() overhead too. The figure to read is the
 // ratio between rows measured in the same run, not the absolute rate.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, rmdirSync } from "node:fs";
 import net from "node:net";
@@ -80,6 +80,9 @@ function listenDrops(netns: string): number {
   return i < 0 ? 0 : Number(values[i] ?? 0);
 }
 
+/** Client processes running now: a signal kills them before the netns and cgroup are removed. */
+const clients = new Set<ChildProcess>();
+
 /** Run the client in `netns` (and `cgroup`, when given) and collect its figures. */
 function runClient(
   netns: string,
@@ -112,6 +115,8 @@ function runClient(
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
+    clients.add(child);
+    child.once("exit", () => clients.delete(child));
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -324,6 +329,23 @@ export async function measureConnectRate(opts: {
       `redirect-connect round ${round}: ${scenario}: ${f.perSecond}/s p50 ${f.p50Us} µs p99 ${f.p99Us} µs max ${f.maxUs} µs, ${f.over200ms} over 200 ms, ${f.listenDrops} listen drops`,
     );
   };
+  const runCleanups = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log(`cleanup failed: ${String(err)}`);
+      }
+    }
+  };
+  // Ctrl-C or a kill mid-run still removes the netns, cgroup, pins and state dir.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`redirect-connect: ${signal}: cleaning up`);
+    for (const c of clients) c.kill("SIGKILL");
+    void runCleanups().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     for (const ns of [pod, peer]) {
       sh("ip", ["netns", "add", ns]);
@@ -422,13 +444,9 @@ export async function measureConnectRate(opts: {
       );
     }
   } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log(`cleanup failed: ${String(err)}`);
-      }
-    }
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await runCleanups();
   }
   return { kind: "redirect-connect", summary: summarizeConnectRate(results), rounds: results };
 }
