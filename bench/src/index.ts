@@ -11,3 +11,12 @@ export {
   type ScenarioResult,
 } from "./push-latency/scenario.js";
 export { World, type Mutation, type MutationKind } from "./push-latency/world.js";
+export {
+  SCENARIOS as REDIRECT_SCENARIOS,
+  connectRateMarkdown,
+  summarizeConnectRate,
+  type Capture,
+  type ConnectFigures,
+  type ConnectSummary,
+  type Direction,
+} from "./redirect/connect-rate.js";

@@ -1,5 +1,5 @@
 // `npm run bench` (scripts/bench.sh builds, then runs this with the pinned Node):
-//   --only a,b     run only these benchmarks (default: all)
+//   --only a,b     run only these benchmarks (default: all): push-latency, redirect-connect (root)
 //   --quick        smaller, shorter scenarios (a sanity run, not figures to publish)
 //   --cpu-prof     write CPU profiles (bench/results/profiles/) of the measured phases
 //   --out <dir>    results directory (default bench/results)
@@ -14,10 +14,11 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Benchmark, BenchResult } from "./bench.js";
 import { pushLatency } from "./push-latency.bench.js";
+import { redirectConnect } from "./redirect-connect.bench.js";
 
 const BENCH_DIR = fileURLToPath(new URL("../../", import.meta.url));
 const REPO = join(BENCH_DIR, "..");
-export const BENCHMARKS: readonly Benchmark[] = [pushLatency];
+export const BENCHMARKS: readonly Benchmark[] = [pushLatency, redirectConnect];
 const README_START = "<!-- latest-results:start -->";
 const README_END = "<!-- latest-results:end -->";
 

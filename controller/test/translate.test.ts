@@ -96,3 +96,46 @@ for (const name of cases) {
     assert.equal(`${JSON.stringify(again, null, 2)}\n`, actual);
   });
 }
+
+// Every object of a kind that carries Gateway API-style conditions gets exactly one status, with
+// an Accepted condition that has a reason (and routes a ResolvedRefs one), in every fixture. (Core
+// objects, Pod/Service/Namespace, get one only when there is something to report.)
+const CONDITIONED = new Set([
+  "HTTPRoute",
+  "GRPCRoute",
+  "AuthorizationPolicy",
+  "PeerAuthentication",
+  "TrafficPolicy",
+]);
+void test("every Gateway API / weft.dev object in every fixture gets one status with reasons", async () => {
+  let checked = 0;
+  for (const name of cases) {
+    const loaded = await loadConfigDir(`${fixtures}${name}`);
+    const out = translate({ objects: loaded.objects, mesh: meshSettingsOf(loaded.objects) });
+    for (const o of loaded.objects) {
+      const obj = o as { kind: string; metadata: { name: string; namespace?: string }; spec?: unknown };
+      const spec = (obj.spec ?? {}) as { gatewayClassName?: string };
+      const ours =
+        CONDITIONED.has(obj.kind) || (obj.kind === "Gateway" && spec.gatewayClassName === "weft-waypoint");
+      if (!ours) continue;
+      const key = `${name}: ${obj.kind} ${obj.metadata.namespace ?? ""}/${obj.metadata.name}`;
+      const mine = out.statuses.filter(
+        (s) =>
+          s.kind === obj.kind &&
+          s.name === obj.metadata.name &&
+          s.namespace === (obj.metadata.namespace ?? s.namespace),
+      );
+      assert.equal(mine.length, 1, `${key} has exactly one status`);
+      const accepted = mine[0]!.conditions.find((c) => c.type === "Accepted");
+      assert.ok(accepted !== undefined && accepted.reason !== "", `${key} has Accepted with a reason`);
+      if (obj.kind.endsWith("Route")) {
+        assert.ok(
+          mine[0]!.conditions.some((c) => c.type === "ResolvedRefs" && c.reason !== ""),
+          `${key} ResolvedRefs`,
+        );
+      }
+      checked++;
+    }
+  }
+  assert.ok(checked >= 25, `checked ${checked} objects`);
+});

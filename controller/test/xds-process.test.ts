@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { TYPE_URL } from "@weft/api";
-import { parseAddress, requestProblem, typeLabel } from "../src/index.js";
+import { parseAddress, readControllerConfig, requestProblem, typeLabel } from "../src/index.js";
 import { ResourceCache, SERVED_TYPE_URLS, publish } from "../src/xds/index.js";
 import { workload } from "./xds-testkit.js";
 
@@ -67,5 +67,14 @@ void describe("publish", () => {
   void it("typeLabel keeps the message name of a type URL", () => {
     assert.equal(typeLabel(TYPE_URL.Address), "istio.workload.Address");
     assert.equal(typeLabel("bare"), "bare");
+  });
+});
+
+void describe("controller defaults", () => {
+  void it("serves xDS + CA on Istio's 15012 and admin on 15014 unless told otherwise", () => {
+    const c = readControllerConfig({});
+    assert.equal(c.xdsAddress, "0.0.0.0:15012");
+    assert.equal(c.adminAddress, "0.0.0.0:15014");
+    assert.deepEqual(parseAddress(c.xdsAddress, "--xds-address"), { host: "0.0.0.0", port: 15012 });
   });
 });

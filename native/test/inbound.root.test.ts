@@ -1,7 +1,8 @@
 // Inbound capture end to end: sk_lookup linked into a pod netns, ztunnel-like listeners for
 // :15006 (plaintext) and :15008 (HBONE) in the weft_listeners sockhash, and clients in another
 // netns across a veth. Also: loopback and self traffic reach the app, no listener means dropped
-// (never delivered to the app), and a pinned link keeps capturing after its fd is closed.
+// (never delivered to the app), a link can swap its program in place, and a pinned link keeps
+// capturing after its fd is closed.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import net from "node:net";
@@ -185,6 +186,30 @@ void describe("inbound capture (sk_lookup)", () => {
     } finally {
       registerListeners();
     }
+  });
+
+  void it("updating a link swaps its program in place, and back", async (t) => {
+    if (!capable(t, rootMissing()) || link === undefined) return;
+    // A second load of sk_lookup whose HBONE port (.rodata) is 8080, sharing the pinned maps.
+    const other = BpfObject.load(bpfObject("sk_lookup"), { pinRoot, rodata: { hbone_port: 8080 } });
+    try {
+      const original = link.info();
+      link.update(other.program("weft_sk_lookup"));
+      const swapped = link.info();
+      assert.equal(swapped.id, original.id, "the same link");
+      assert.notEqual(swapped.progId, original.progId, "now running the other program");
+      assert.equal((await connect(peer.path, POD4, 8080)).listener, "hbone", "8080 is HBONE now");
+      assert.equal((await connect(peer.path, POD4, 15008)).listener, "plaintext", "15008 is not");
+
+      link.update(obj.program("weft_sk_lookup"));
+      assert.equal(link.info().progId, original.progId);
+      assert.equal((await connect(peer.path, POD4, 8080)).listener, "plaintext");
+      assert.equal((await connect(peer.path, POD4, 15008)).listener, "hbone");
+    } finally {
+      other.close();
+    }
+    // The link keeps the program it runs alive, not the object's fd: after close() it still captures.
+    assert.equal((await connect(peer.path, POD4, 8080)).listener, "plaintext");
   });
 
   void it("a pinned link keeps capturing after its fd closes; unpinning releases the pod", async (t) => {

@@ -239,3 +239,67 @@ void describe("DeltaXdsClient", () => {
     assert.deepEqual([...store.current.workloads.keys()], ["w2"]);
   });
 });
+
+void describe("DeltaXdsClient reconnect backoff", () => {
+  void it("spaces reconnects by the backoff (doubling up to its cap) and starts over after a response", async () => {
+    server = new ScriptedServer();
+    await server.start();
+    const store = new StateStore();
+    const arrivals: number[] = [];
+    // Every stream the server gets is failed at once, until it is told to answer one.
+    let answer = false;
+    const seen = new Set<number>();
+    const watcher = setInterval(() => {
+      server!.calls.forEach((c, i) => {
+        if (seen.has(i) || c.requests.length === 0) return;
+        seen.add(i);
+        arrivals.push(performance.now());
+        if (answer) {
+          answer = false;
+          server!.send(i, TYPE_URL.Address, `n${i}`, [["w1", "v1", workloadAny("w1", [10, 0, 0, 1])]]);
+          setTimeout(() => c.call.emit("error", { code: grpc.status.UNAVAILABLE, details: "again" }), 20);
+        } else {
+          c.call.emit("error", { code: grpc.status.UNAVAILABLE, details: "restarting" });
+        }
+      });
+    }, 1);
+    try {
+      client = new DeltaXdsClient({
+        address: server.address,
+        credentials: { kind: "insecure" },
+        node: { id: "ztunnel-backoff" },
+        handlers: [addressHandler(store)],
+        backoff: { baseMs: 40, maxMs: 160, jitter: "none" },
+      });
+      client.start();
+      // Streams 0..5 fail at once: the waits before streams 1..5 are 40, 80, 160, 160, 160 ms.
+      await until(() => arrivals.length >= 6, 10_000);
+      const gaps = arrivals.slice(1, 6).map((t, i) => t - arrivals[i]!);
+      const want = [40, 80, 160, 160, 160];
+      gaps.forEach((g, i) =>
+        assert.ok(g >= want[i]! - 2, `wait ${i + 1} was ${g.toFixed(1)} ms, want ≥ ${want[i]} ms`),
+      );
+      assert.ok(gaps[2]! > gaps[0]! * 2, `the waits grow: ${gaps.map((g) => g.toFixed(0)).join(", ")} ms`);
+      assert.ok(
+        gaps.every((g) => g < 160 + 400),
+        `the cap holds: ${gaps.map((g) => g.toFixed(0)).join(", ")} ms`,
+      );
+
+      // A stream that gets a response resets the backoff: the next reconnect waits the base again.
+      answer = true;
+      const answered = arrivals.length;
+      await until(() => store.current.workload("w1") !== undefined, 5000);
+      await until(() => arrivals.length >= answered + 2, 5000);
+      const reset = arrivals[answered + 1]! - arrivals[answered]!;
+      // 20 ms until the answered stream fails, then the base wait of 40 ms (not 160 ms).
+      assert.ok(
+        reset >= 40 + 20 - 2 && reset < 160,
+        `after a response the wait is the base again: ${reset} ms`,
+      );
+      // The last good state kept serving through all of it.
+      assert.equal(store.current.workload("w1")?.addresses[0], "10.0.0.1");
+    } finally {
+      clearInterval(watcher);
+    }
+  });
+});

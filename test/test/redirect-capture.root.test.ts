@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import type net from "node:net";
+import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { decode, encode } from "dns-packet";
 import { WEFT_MAPS, openPinnedMap, readReasonCounters } from "@weft/native";
@@ -22,6 +23,7 @@ import {
 import { Redirector, type InboundContext, type OutboundContext, type PodRecord } from "@weft/ztunnel";
 import { bpffsSnapshot, events, filesBelow, lineOf, probe, scratch } from "./redirect-support.js";
 
+const require = createRequire(import.meta.url);
 const ECHO = 7000;
 const APP = 8080;
 
@@ -72,6 +74,9 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       pinRoot: dirs.pinRoot,
       stateDir: dirs.stateDir,
       dns: true,
+      // pod-a2's IPv4 (a pod that is not enrolled) is excluded outbound and a probe source inbound.
+      excludeCidrs: [`${world.pod("pod-a2").ipv4}/32`, "2001:db8:ffff::/48"],
+      probeSources: [world.pod("pod-a2").ipv4],
       handlers: {
         outbound: (s, ctx) => land("outbound", s, { original: ctx.original }, ctx.pod),
         inbound: (s, ctx) => land("inbound", s, { destination: ctx.destination }, ctx.pod),
@@ -171,6 +176,38 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
     );
   });
 
+  void test("outbound to any IP:port, even one nobody serves, lands on :15001 with it", async () => {
+    const cases = [
+      { host: "192.0.2.10", port: 443, fam: 4 }, // TEST-NET-1: no route, no server
+      { host: "203.0.113.7", port: 1, fam: 4 },
+      { host: "2001:db8::10", port: 65535, fam: 6 },
+    ] as const;
+    for (const c of cases) {
+      const got = await probe(w(), "pod-a1", c.host, c.port);
+      assert.equal(got.error, undefined, `${c.host}:${c.port}: ${JSON.stringify(got)}`);
+      const l = landed.find((x) => x.kind === "outbound" && x.peerPort === got.localPort);
+      assert.ok(l, `${c.host}:${c.port} was accepted on :15001`);
+      assert.deepEqual(l.original, { address: c.host, port: c.port, family: c.fam, protocol: "tcp" });
+      assert.equal(got.remoteAddress, c.host, "getpeername shows the address asked for");
+      assert.equal(got.remotePort, c.port);
+    }
+  });
+
+  void test("inbound to any port, even one no app listens on, lands on :15006 with that port", async () => {
+    const a1 = w().pod("pod-a1");
+    for (const [ip, port] of [
+      [a1.ipv4, 1],
+      [a1.ipv4, 443],
+      [a1.ipv4, 65535],
+      [a1.ipv6, 9999],
+    ] as const) {
+      const got = await probe(w(), "pod-b1", ip, port);
+      assert.equal(lineOf(got).via, "inbound", `${ip}:${port}: ${JSON.stringify(got)}`);
+      const l = landed.find((x) => x.kind === "inbound" && x.peerPort === got.localPort);
+      assert.deepEqual(l?.destination, { address: ip, port });
+    }
+  });
+
   void test("loopback and the pod's own IP are not captured", async () => {
     const a1 = w().pod("pod-a1");
     for (const host of ["127.0.0.1", "::1", a1.ipv4, a1.ipv6]) {
@@ -178,6 +215,33 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       assert.equal(got.error, undefined, `${host}: ${JSON.stringify(got)}`);
       assert.ok(lineOf(got).peer, `${host} reached the app itself: ${got.line}`);
     }
+  });
+
+  void test("a configured exclude CIDR is reached directly; a configured probe source reaches the app", async () => {
+    const a1 = w().pod("pod-a1");
+    const a2 = w().pod("pod-a2");
+    const skipped = r().reasonCounters().CONNECT_SKIP_EXCLUDED;
+    const out = await probe(w(), "pod-a1", a2.ipv4, APP);
+    assert.equal(lineOf(out).peer?.address, a1.ipv4, `a2's app saw a1 itself: ${JSON.stringify(out)}`);
+    assert.ok(!landed.some((l) => l.kind === "outbound" && l.peerPort === out.localPort), "not on :15001");
+    assert.ok(r().reasonCounters().CONNECT_SKIP_EXCLUDED > skipped, "counted as excluded");
+    // The same pod's IPv6 is not excluded: still captured.
+    const v6 = await probe(w(), "pod-a1", a2.ipv6, APP);
+    assert.ok(
+      landed.some((l) => l.kind === "outbound" && l.peerPort === v6.localPort),
+      "IPv6 captured",
+    );
+
+    const probes = r().reasonCounters().SKLOOKUP_PASS_PROBE;
+    const into = await probe(w(), "pod-a2", a1.ipv4, APP);
+    assert.equal(
+      lineOf(into).peer?.address,
+      a2.ipv4,
+      `the app saw the probe source: ${JSON.stringify(into)}`,
+    );
+    assert.ok(r().reasonCounters().SKLOOKUP_PASS_PROBE > probes, "counted as a probe");
+    const fromV6 = await probe(w(), "pod-a2", a1.ipv6, APP);
+    assert.equal(lineOf(fromV6).via, "inbound", "a2's IPv6 is not a probe source: captured");
   });
 
   void test("a pod that is not enrolled is untouched, both ways", async () => {
@@ -194,6 +258,47 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       assert.deepEqual(got.answers, [{ name: "svc.example.test", type: "A", data: "10.99.0.42" }]);
       assert.deepEqual(got.replyFrom, { address: server, port: 53 });
     }
+  });
+
+  void test("DNS over a connected UDP socket (as resolvers do): lands on :15053; getpeername and the reply show the server", async () => {
+    // connect() a UDP socket to server:53 (the UDP connect4/6 hook), send without an address, and
+    // report what getpeername (remoteAddress) and the reply's source say.
+    const script = `
+const dgram = require("dgram");
+const { encode, decode } = require(process.argv[3]);
+const server = process.argv[1];
+const s = dgram.createSocket(server.includes(":") ? "udp6" : "udp4");
+const q = encode({ type: "query", id: 4242, flags: 256, questions: [{ type: "A", name: "connected.example.test" }] });
+s.on("message", (m, rinfo) => {
+  const r = decode(m);
+  process.stdout.write(JSON.stringify({ peer: s.remoteAddress(), from: { address: rinfo.address, port: rinfo.port }, id: r.id, answers: r.answers.map((a) => a.data) }) + "\\n");
+  process.exit(0);
+});
+s.connect(Number(process.argv[2]), server, () => s.send(q));
+setTimeout(() => { process.stdout.write(JSON.stringify({ error: "timeout" }) + "\\n"); process.exit(0); }, 3000);
+`;
+    const dnsPacket = require.resolve("dns-packet");
+    const before = r().reasonCounters().DNS_REDIRECTED;
+    for (const server of ["192.0.2.53", w().pod("pod-b2").ipv6]) {
+      const run = await w().runInPod("pod-a1", process.execPath, ["-e", script, server, "53", dnsPacket], {
+        name: "dns-connected",
+        timeoutMs: 8000,
+      });
+      const got = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+        error?: string;
+        peer?: { address: string; port: number };
+        from?: { address: string; port: number };
+        id?: number;
+        answers?: string[];
+      };
+      assert.equal(got.error, undefined, `${server}: ${run.stdout} ${run.stderr}`);
+      assert.deepEqual(got.answers, ["10.99.0.42"], "answered by the :15053 handler");
+      assert.equal(got.id, 4242);
+      assert.deepEqual(got.from, { address: server, port: 53 }, "the reply seems to come from the server");
+      assert.equal(got.peer?.address, server, "getpeername shows the server connected to");
+      assert.equal(got.peer?.port, 53);
+    }
+    assert.ok(r().reasonCounters().DNS_REDIRECTED > before, "counted as DNS redirected");
   });
 
   void test("enrol is idempotent for the same netns; a different netns or a taken IP conflicts", async () => {
@@ -277,6 +382,27 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
     } finally {
       podIps.close();
       listeners.close();
+    }
+  });
+
+  void test("a restart's lists replace what the previous process left in the maps", async () => {
+    await r().close();
+    redirector = await Redirector.start({
+      pinRoot: dirs.pinRoot,
+      stateDir: dirs.stateDir,
+      dns: true,
+      excludeCidrs: ["10.1.0.0/16"],
+    });
+    const exclude = openPinnedMap(dirs.pinRoot, WEFT_MAPS.exclude);
+    const probes = openPinnedMap(dirs.pinRoot, WEFT_MAPS.probeAllow);
+    try {
+      assert.equal([...exclude.keys()].length, 1, "only the new CIDR");
+      assert.equal(exclude.lookup("10.1.2.3/32"), 1, "longest-prefix match finds it");
+      assert.equal(exclude.lookup(`${w().pod("pod-a2").ipv4}/32`), undefined, "the old one is gone");
+      assert.deepEqual([...probes.keys()], [], "no probe sources configured: none left");
+    } finally {
+      exclude.close();
+      probes.close();
     }
   });
 

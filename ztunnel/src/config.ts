@@ -43,6 +43,18 @@ export const AGENT_CONFIG = defineConfig({
     default: true,
     why: "Refuse apps in enrolled pods binding ztunnel's ports (15001/15006/15008/15053), which would otherwise break capture.",
   },
+  excludeCidrs: {
+    env: "WEFT_EXCLUDE_CIDRS",
+    type: "list",
+    default: [],
+    why: "Destinations (CIDRs or IPs, comma-separated) that enrolled pods reach directly, never captured outbound: e.g. a cloud metadata address. Written to the weft_exclude map on start; the list replaces what a previous agent left there.",
+  },
+  probeSources: {
+    env: "WEFT_PROBE_SOURCES",
+    type: "list",
+    default: [],
+    why: "Inbound sources (CIDRs or IPs) that reach pods uncaptured: the address kubelet's health probes come from, so plaintext probes keep working under STRICT mTLS. Written to the weft_probe_allow map on start.",
+  },
   cgroupRoot: {
     env: "WEFT_CGROUP_ROOT",
     type: "string",

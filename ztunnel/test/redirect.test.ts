@@ -10,6 +10,8 @@ import { isWeftError } from "@weft/core";
 import {
   DEFAULT_PORTS,
   Redirector,
+  cidrList,
+  readAgentConfig,
   attachmentPlan,
   canonicalIp,
   decideEnrol,
@@ -233,6 +235,43 @@ void describe("Redirector.start checks", () => {
       /missing CAP_SYS_PTRACE —/,
     );
   });
+  void it("bad exclude CIDRs or probe sources are named before anything else is checked", async () => {
+    await assert.rejects(
+      Redirector.start({
+        capabilities: new Set(),
+        excludeCidrs: ["10.0.0.0/8", "10.0.0.0/33", "nope"],
+        probeSources: ["169.254.7.127"],
+      }),
+      (err: unknown) =>
+        isWeftError(err, "WEFT_E_INVALID_INPUT") &&
+        /excludeCidrs \(WEFT_EXCLUDE_CIDRS\): "10\.0\.0\.0\/33", "nope" are not CIDRs/.test(err.message),
+    );
+    await assert.rejects(
+      Redirector.start({ capabilities: new Set(), probeSources: ["fd00::/129"] }),
+      /probeSources \(WEFT_PROBE_SOURCES\): "fd00::\/129" is not a CIDR/,
+    );
+  });
+
+  void it("CIDR lists: bare IPs are host prefixes, addresses canonical", () => {
+    assert.deepEqual(cidrList([" 10.1.0.0/16", "169.254.7.127", "FD00::1", "::ffff:10.0.0.1/32"], "x"), [
+      "10.1.0.0/16",
+      "169.254.7.127/32",
+      "fd00::1/128",
+      "10.0.0.1/32",
+    ]);
+    assert.deepEqual(cidrList(undefined, "x"), []);
+  });
+
+  void it("the agent reads WEFT_EXCLUDE_CIDRS and WEFT_PROBE_SOURCES as lists, empty by default", () => {
+    assert.deepEqual(readAgentConfig({}).excludeCidrs, []);
+    const c = readAgentConfig({
+      WEFT_EXCLUDE_CIDRS: "169.254.169.254/32, fd00:ec2::254",
+      WEFT_PROBE_SOURCES: "169.254.7.127",
+    });
+    assert.deepEqual(c.excludeCidrs, ["169.254.169.254/32", "fd00:ec2::254"]);
+    assert.deepEqual(c.probeSources, ["169.254.7.127"]);
+  });
+
   void it("a pin root outside bpffs says how to mount it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "weft-not-bpffs-"));
     try {

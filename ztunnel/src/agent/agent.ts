@@ -14,7 +14,8 @@ export interface AgentOptions {
   readonly config: Pick<
     AgentConfig,
     "pinRoot" | "stateDir" | "cniSocket" | "bpfDir" | "dnsCapture" | "denyBind" | "cgroupRoot"
-  >;
+  > &
+    Partial<Pick<AgentConfig, "excludeCidrs" | "probeSources">>;
   readonly handlers?: PodHandlers;
   readonly logger?: Logger;
   /** For tests: the process's capabilities. */
@@ -65,6 +66,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stateDir: config.stateDir,
     dns: config.dnsCapture,
     denyBind: config.denyBind,
+    ...(config.excludeCidrs !== undefined ? { excludeCidrs: config.excludeCidrs } : {}),
+    ...(config.probeSources !== undefined ? { probeSources: config.probeSources } : {}),
     ...(config.bpfDir !== undefined ? { bpfDir: config.bpfDir } : {}),
     ...(opts.handlers !== undefined ? { handlers: opts.handlers } : {}),
     ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),

@@ -3,6 +3,7 @@ export {
   DEFAULT_STATE_DIR,
   REDIRECT_CAPABILITIES,
   Redirector,
+  cidrList,
   connKeyOf,
   defaultBpfDir,
   type AdoptionReport,

@@ -13,6 +13,7 @@ import net from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isWeftError, requireCapabilities, weftError, type CapabilityName, type Logger } from "@weft/core";
+import { parseCidr } from "@weft/state";
 import {
   BpfLink,
   BpfObject,
@@ -27,6 +28,7 @@ import {
   closeFd,
   type BpfMap,
   type ConnKey,
+  type MapSpec,
   type ListenerKey,
   type OrigDst,
   type PodInfo,
@@ -78,6 +80,18 @@ export interface RedirectorOptions {
   /** Deny apps binding ztunnel's ports (bind.bpf.o); default true. */
   readonly denyBind?: boolean;
   readonly ports?: Ports;
+  /**
+   * Destinations never captured outbound (weft_exclude, e.g. a cloud metadata address or a CIDR
+   * that must bypass the mesh): CIDRs or bare IPs, IPv4 or IPv6. The configured list is
+   * authoritative: on start the pinned map is made to hold exactly these. Default none.
+   */
+  readonly excludeCidrs?: readonly string[];
+  /**
+   * Inbound sources that reach the app uncaptured (weft_probe_allow: the address kubelet's probes
+   * come from, e.g. a link-local SNAT address). CIDRs or bare IPs; authoritative like
+   * excludeCidrs. Default none.
+   */
+  readonly probeSources?: readonly string[];
   /** What to do with captured connections; default FAIL_CLOSED_HANDLERS. */
   readonly handlers?: PodHandlers;
   /** The process's capabilities, for tests; default its CapEff. */
@@ -117,6 +131,40 @@ function inodeOf(path: string): number | undefined {
 
 function notFound(what: string, path: string, fix: string): Error {
   return weftError("WEFT_E_NOT_FOUND", `${what} ${path} does not exist`, { path }, { fix });
+}
+
+/** Validated CIDR texts (bare IPs become host prefixes), or WEFT_E_INVALID_INPUT naming the bad ones. */
+export function cidrList(list: readonly string[] | undefined, what: string): string[] {
+  const out: string[] = [];
+  const bad: string[] = [];
+  for (const text of list ?? []) {
+    const c = parseCidr(text.trim());
+    if (c === undefined) bad.push(JSON.stringify(text));
+    else out.push(`${c.address}/${c.prefix}`);
+  }
+  if (bad.length > 0) {
+    throw weftError(
+      "WEFT_E_INVALID_INPUT",
+      `${what}: ${bad.join(", ")} ${bad.length === 1 ? "is not a CIDR" : "are not CIDRs"}`,
+      { invalid: bad },
+      { fix: "give IPv4/IPv6 CIDRs or bare IPs, comma-separated, e.g. 169.254.169.254/32,fd00:ec2::254" },
+    );
+  }
+  return out;
+}
+
+/** Make a pinned LPM map hold exactly `cidrs` (value 1): add the missing, then drop the others. */
+function syncCidrMap(pinRoot: string, spec: MapSpec<string, number>, cidrs: readonly string[]): void {
+  const map = openPinnedMap(pinRoot, spec);
+  try {
+    const wanted = new Set(cidrs.map((c) => spec.key.encode(c).toString("hex")));
+    for (const c of cidrs) map.update(c, 1);
+    for (const key of [...map.keys()]) {
+      if (!wanted.has(spec.key.encode(key).toString("hex"))) map.delete(key);
+    }
+  } finally {
+    map.close();
+  }
 }
 
 export class Redirector {
@@ -163,6 +211,8 @@ export class Redirector {
    * re-adopt or garbage-collect the pods found under the pin root.
    */
   static async start(options: RedirectorOptions = {}): Promise<Redirector> {
+    const excludeCidrs = cidrList(options.excludeCidrs, "excludeCidrs (WEFT_EXCLUDE_CIDRS)");
+    const probeSources = cidrList(options.probeSources, "probeSources (WEFT_PROBE_SOURCES)");
     requireCapabilities(REDIRECT_CAPABILITIES, "redirect pod traffic with eBPF", options.capabilities);
     const pinRoot = ensurePinRoot(options.pinRoot ?? DEFAULT_PIN_ROOT);
     const bpfDir = options.bpfDir ?? defaultBpfDir();
@@ -192,6 +242,13 @@ export class Redirector {
         }
         objects.set(name, BpfObject.load(path, { pinRoot, rodata: rodata[name] }));
       }
+    } catch (err) {
+      objects.forEach((o) => o.close());
+      throw err;
+    }
+    try {
+      syncCidrMap(pinRoot, WEFT_MAPS.exclude, excludeCidrs);
+      syncCidrMap(pinRoot, WEFT_MAPS.probeAllow, probeSources);
     } catch (err) {
       objects.forEach((o) => o.close());
       throw err;
