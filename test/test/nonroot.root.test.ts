@@ -5,8 +5,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chmodSync, existsSync, mkdtempSync, rmdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { rootOnly } from "@weft/test";
 
@@ -41,28 +42,47 @@ async function asNobody(files: readonly string[], ci: boolean): Promise<Run> {
   if (ci) env.CI = "true";
   let code = 0;
   let out = "";
+  // The checkout may sit below a directory nobody cannot enter (a 0700 mktemp dir, a home):
+  // bind-mount it onto a world-traversable path in a private mount namespace of this run only.
+  const stage = mkdtempSync(join(tmpdir(), "weft-nonroot-"));
+  chmodSync(stage, 0o755);
+  const node = process.execPath.startsWith(`${ROOT}/`)
+    ? join(stage, relative(ROOT, process.execPath))
+    : process.execPath;
   try {
     const r = await run(
-      "setpriv",
+      "unshare",
       [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && cd "$2" && shift 2 && exec "$@"',
+        "sh",
+        ROOT,
+        stage,
+        "setpriv",
         `--reuid=${NOBODY}`,
         `--regid=${NOBODY}`,
         "--clear-groups",
         "--inh-caps=-all",
         "--bounding-set=-all",
-        process.execPath,
+        node,
         "--test",
         "--test-concurrency=1",
         "--test-reporter=spec",
         ...files,
       ],
-      { cwd: ROOT, env, maxBuffer: 64 * 2 ** 20, timeout: 240_000 },
+      { env, maxBuffer: 64 * 2 ** 20, timeout: 240_000 },
     );
     out = r.stdout + r.stderr;
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
     code = typeof e.code === "number" ? e.code : -1;
     out = (e.stdout ?? "") + (e.stderr ?? "");
+  } finally {
+    rmdirSync(stage);
   }
   const count = (name: string): number => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(out)?.[1] ?? NaN);
   return {
