@@ -11,3 +11,18 @@ export {
   type ScenarioResult,
 } from "./push-latency/scenario.js";
 export { World, type Mutation, type MutationKind } from "./push-latency/world.js";
+export {
+  cpuPer1000,
+  cpuTicksFromStat,
+  evaluateTargets,
+  parseFortio,
+  parseIperf,
+  renderMeshL4,
+  rssKiBFromStatus,
+  summarizeProfile,
+  type FortioFigures,
+  type IperfFigures,
+  type MeshL4Scenario,
+  type RowFigures,
+  type TargetResult,
+} from "./mesh-l4/figures.js";
