@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -515,22 +515,23 @@ export const meshL4: Benchmark = {
     if (!existsSync(FORTIO)) {
       throw new Error(`no fortio at ${FORTIO}: scripts/bench.sh builds it (go install fortio.org/fortio)`);
     }
-    const profiling = ctx.profileDir !== undefined;
+    // Absolute: the ztunnels run with another working directory.
+    const profileDir = ctx.profileDir === undefined ? undefined : resolve(ctx.profileDir);
+    const profiling = profileDir !== undefined;
     const savedNodeOptions = process.env.NODE_OPTIONS;
-    if (ctx.profileDir !== undefined) {
-      await mkdir(ctx.profileDir, { recursive: true });
+    if (profileDir !== undefined) {
+      await mkdir(profileDir, { recursive: true });
       // The mesh passes process.env to the ztunnels (and the controller: its profile is ignored).
-      process.env.NODE_OPTIONS =
-        `${savedNodeOptions ?? ""} --cpu-prof --cpu-prof-dir=${ctx.profileDir}`.trim();
+      process.env.NODE_OPTIONS = `${savedNodeOptions ?? ""} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
     }
     const r = new MeshL4Run(ctx, s);
     let profile: ProfileSummary | undefined;
     try {
       await r.setUp();
-      if (ctx.profileDir !== undefined) {
+      if (profileDir !== undefined) {
         process.env.NODE_OPTIONS = savedNodeOptions;
         if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
-        profile = await r.profile(ctx.profileDir);
+        profile = await r.profile(profileDir);
       } else {
         for (const row of r.rowsToRun()) r.rows.push(await r.runRow(row));
       }

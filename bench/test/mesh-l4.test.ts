@@ -160,12 +160,13 @@ void describe("mesh-l4 figures", () => {
     const s = summarizeProfile("p.cpuprofile", JSON.stringify(profile), 2);
     assert.equal(s.samples, 10);
     assert.equal(s.idlePercent, 20);
-    assert.equal(s.jsPercent, 50);
+    assert.equal(s.busySamples, 8);
+    assert.equal(s.jsPercent, 62.5); // of the busy samples
     assert.deepEqual(
       s.top.map((e) => [e.functionName, e.selfPercent]),
       [
-        ["onData", 50],
-        ["writev", 30],
+        ["onData", 62.5],
+        ["writev", 37.5],
       ],
     );
     assert.equal(s.top[0]!.location, "ztunnel/dist/src/a.js:10");

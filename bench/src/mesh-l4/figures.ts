@@ -298,8 +298,10 @@ export interface ProfileEntry {
 export interface ProfileSummary {
   readonly file: string;
   readonly samples: number;
+  /** Samples not (idle); the percentages below (but idlePercent) are shares of these. */
+  readonly busySamples: number;
   readonly top: readonly ProfileEntry[];
-  /** Share of samples in JavaScript frames (not (program), (garbage collector), (idle) or native). */
+  /** Share of busy samples in JavaScript frames (not (program), (garbage collector) or native). */
   readonly jsPercent: number;
   readonly idlePercent: number;
   readonly gcPercent: number;
@@ -344,12 +346,23 @@ export function summarizeProfile(file: string, text: string, topN = 15): Profile
     e.hits += h;
     byFn.set(key, e);
   }
-  const pct = (h: number): number => (total > 0 ? Math.round((h / total) * 1000) / 10 : 0);
+  // Shares of the busy (non-idle) samples: at a fixed rate the process is mostly idle.
+  const busy = total - idle;
+  const pct = (h: number, of = busy): number => (of > 0 ? Math.round((h / of) * 1000) / 10 : 0);
   const top = [...byFn.values()]
+    .filter((e) => e.functionName !== "(idle)")
     .sort((a, b) => b.hits - a.hits)
     .slice(0, topN)
     .map((e) => ({ functionName: e.functionName, location: e.location, selfPercent: pct(e.hits) }));
-  return { file, samples: total, top, jsPercent: pct(js), idlePercent: pct(idle), gcPercent: pct(gc) };
+  return {
+    file,
+    samples: total,
+    busySamples: busy,
+    top,
+    jsPercent: pct(js),
+    idlePercent: pct(idle, total),
+    gcPercent: pct(gc),
+  };
 }
 
 const ROW_ORDER: readonly RowName[] = ["direct", "stunnel4", "weft-l4", "weft-same-node"];
@@ -446,7 +459,9 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
     const p = s.profile;
     lines.push(
       "",
-      `CPU profile of the client-side ztunnel (${p.samples} samples; JS ${p.jsPercent} %, GC ${p.gcPercent} %, idle ${p.idlePercent} %), top self time:`,
+      `CPU profile of the client-side ztunnel (node-a), whole process life with ${st.fixedSeconds} s at ${st.fixedQps} rps: ` +
+        `${p.samples} samples, ${p.idlePercent} % idle; of the ${p.busySamples} busy samples JS frames ${p.jsPercent} %, ` +
+        `GC ${p.gcPercent} %. Top self time (share of busy samples; native work is charged to the builtin that called it):`,
       "",
       "| self % | function | where |",
       "|---|---|---|",
