@@ -489,13 +489,15 @@ class MeshL4Run {
   async profile(profileDir: string): Promise<ProfileSummary | undefined> {
     const row = this.rowsToRun().find((r) => r.name === "weft-l4")!;
     const pid = this.mesh.ztunnels.get("node-a")!.process.pid;
+    const startUs = Number(process.hrtime.bigint() / 1000n);
     await this.fortio(row, this.s.fixedQps, this.s.fixedSeconds);
+    const endUs = Number(process.hrtime.bigint() / 1000n);
     // The profile is written when ztunnel exits: stop it (it drains) before the world is destroyed.
     await this.mesh.stopZtunnel("node-a");
     const name = (await readdir(profileDir)).find((f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile"));
     if (name === undefined) return undefined;
     const file = join(profileDir, name);
-    return summarizeProfile(file, await readFile(file, "utf8"));
+    return summarizeProfile(file, await readFile(file, "utf8"), 20, { startUs, endUs });
   }
 
   async destroy(): Promise<void> {

@@ -170,5 +170,16 @@ void describe("mesh-l4 figures", () => {
       ],
     );
     assert.equal(s.top[0]!.location, "ztunnel/dist/src/a.js:10");
+    assert.equal(s.windowed, false);
+    assert.deepEqual(s.areas, { "weft (JS)": 62.5, "native / (program)": 37.5 });
+    // Only the samples inside the window (timestamps: startTime + the running sum of timeDeltas).
+    const timed = { ...profile, startTime: 1000, timeDeltas: [10, 10, 10, 10, 10, 10, 10, 10, 10, 10] };
+    const w = summarizeProfile("p.cpuprofile", JSON.stringify(timed), 5, { startUs: 1055, endUs: 1100 });
+    assert.equal(w.windowed, true);
+    assert.equal(w.samples, 5); // the five onData samples at 1060..1100
+    assert.deepEqual(
+      w.top.map((e) => e.functionName),
+      ["onData"],
+    );
   });
 });

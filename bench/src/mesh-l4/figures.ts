@@ -305,6 +305,24 @@ export interface ProfileSummary {
   readonly jsPercent: number;
   readonly idlePercent: number;
   readonly gcPercent: number;
+  /** Busy samples by where the frame is: native/(program), GC, node: internals, weft's code, dependencies. */
+  readonly areas: Readonly<Record<string, number>>;
+  /** True when only the samples inside the load window were counted (else: the whole process life). */
+  readonly windowed: boolean;
+}
+
+/** A time window on the CPU profile's clock (CLOCK_MONOTONIC, µs: process.hrtime.bigint() / 1000). */
+export interface ProfileWindow {
+  readonly startUs: number;
+  readonly endUs: number;
+}
+
+function areaOf(name: string, url: string): string {
+  if (name === "(garbage collector)") return "GC";
+  if (url === "" || name.startsWith("(")) return "native / (program)";
+  if (url.startsWith("node:")) return "node: internals (JS)";
+  if (url.includes("/node_modules/")) return "dependencies (JS)";
+  return "weft (JS)";
 }
 
 interface CpuProfileJson {
@@ -314,17 +332,36 @@ interface CpuProfileJson {
     callFrame: { functionName: string; url: string; lineNumber: number };
   }[];
   samples?: number[];
+  startTime?: number;
+  timeDeltas?: number[];
 }
 
-/** Self-time per function of a V8 .cpuprofile, largest first. */
-export function summarizeProfile(file: string, text: string, topN = 15): ProfileSummary {
+/** Self-time per function of a V8 .cpuprofile, largest first; only inside `window` when it has samples there. */
+export function summarizeProfile(
+  file: string,
+  text: string,
+  topN = 15,
+  window?: ProfileWindow,
+): ProfileSummary {
   const p = JSON.parse(text) as CpuProfileJson;
-  const hits = new Map<number, number>();
-  if (p.samples !== undefined && p.samples.length > 0) {
-    for (const id of p.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
-  } else {
-    for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
-  }
+  const count = (inWindow: boolean): Map<number, number> => {
+    const hits = new Map<number, number>();
+    if (p.samples !== undefined && p.samples.length > 0) {
+      let t = p.startTime ?? 0;
+      p.samples.forEach((id, i) => {
+        t += p.timeDeltas?.[i] ?? 0;
+        if (inWindow && window !== undefined && (t < window.startUs || t > window.endUs)) return;
+        hits.set(id, (hits.get(id) ?? 0) + 1);
+      });
+    } else {
+      for (const n of p.nodes) hits.set(n.id, n.hitCount ?? 0);
+    }
+    return hits;
+  };
+  let hits = count(window !== undefined);
+  const windowed = window !== undefined && hits.size > 0;
+  if (!windowed) hits = count(false);
+  const areaHits = new Map<string, number>();
   const byFn = new Map<string, { functionName: string; location: string; hits: number }>();
   let total = 0;
   let idle = 0;
@@ -339,6 +376,7 @@ export function summarizeProfile(file: string, text: string, topN = 15): Profile
     if (name === "(idle)") idle += h;
     else if (name === "(garbage collector)") gc += h;
     else if (url !== "" && !name.startsWith("(")) js += h;
+    if (name !== "(idle)") areaHits.set(areaOf(name, url), (areaHits.get(areaOf(name, url)) ?? 0) + h);
     const short = url.replace(/^file:\/\/.*?\/(node_modules|ztunnel|core|native|state|api)\//, "$1/");
     const location = url === "" ? "(native)" : `${short}:${n.callFrame.lineNumber + 1}`;
     const key = `${name}@${location}`;
@@ -362,6 +400,8 @@ export function summarizeProfile(file: string, text: string, topN = 15): Profile
     jsPercent: pct(js),
     idlePercent: pct(idle, total),
     gcPercent: pct(gc),
+    areas: Object.fromEntries([...areaHits].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, pct(v)])),
+    windowed,
   };
 }
 
@@ -459,9 +499,14 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
     const p = s.profile;
     lines.push(
       "",
-      `CPU profile of the client-side ztunnel (node-a), whole process life with ${st.fixedSeconds} s at ${st.fixedQps} rps: ` +
+      `CPU profile of the client-side ztunnel (node-a), ${p.windowed ? "the samples" : "whole process life, including startup, with"} ` +
+        `${p.windowed ? "in the" : ""} ${st.fixedSeconds} s at ${st.fixedQps} rps: ` +
         `${p.samples} samples, ${p.idlePercent} % idle; of the ${p.busySamples} busy samples JS frames ${p.jsPercent} %, ` +
-        `GC ${p.gcPercent} %. Top self time (share of busy samples; native work is charged to the builtin that called it):`,
+        `GC ${p.gcPercent} %. By area: ${Object.entries(p.areas)
+          .map(([k, v]) => `${k} ${v} %`)
+          .join(
+            ", ",
+          )}. Top self time (share of busy samples; native work is charged to the builtin that called it):`,
       "",
       "| self % | function | where |",
       "|---|---|---|",
