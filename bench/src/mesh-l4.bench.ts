@@ -41,6 +41,15 @@ const ECHO_PORT = 7000;
 /** stunnel: the server side listens on these (TLS) and forwards to the real port on its loopback. */
 const TLS_OFFSET = 10_000;
 const CLK_TCK = 100;
+/** What --cpu-prof profiles: the fixed-rate phase (default), the connect/close loop, or iperf3 1 stream. */
+const PROFILE_PHASE = process.env.WEFT_BENCH_PROFILE_PHASE ?? "fixed";
+
+function profilePhase(s: Settings): string {
+  if (PROFILE_PHASE === "connections")
+    return `${s.fixedSeconds} s of the new-connection loop (fortio -keepalive=false)`;
+  if (PROFILE_PHASE === "throughput") return `${s.iperfSeconds} s of iperf3, 1 stream`;
+  return `${s.fixedSeconds} s at ${s.fixedQps} rps`;
+}
 
 interface Settings {
   iperfSeconds: number;
@@ -490,7 +499,9 @@ class MeshL4Run {
     const row = this.rowsToRun().find((r) => r.name === "weft-l4")!;
     const pid = this.mesh.ztunnels.get("node-a")!.process.pid;
     const startUs = Number(process.hrtime.bigint() / 1000n);
-    await this.fortio(row, this.s.fixedQps, this.s.fixedSeconds);
+    if (PROFILE_PHASE === "connections") await this.fortio(row, 0, this.s.fixedSeconds, false);
+    else if (PROFILE_PHASE === "throughput") await this.iperf(row, 1);
+    else await this.fortio(row, this.s.fixedQps, this.s.fixedSeconds);
     const endUs = Number(process.hrtime.bigint() / 1000n);
     // The profile is written when ztunnel exits: stop it (it drains) before the world is destroyed.
     await this.mesh.stopZtunnel("node-a");
@@ -553,7 +564,7 @@ export const meshL4: Benchmark = {
       },
       rows: r.rows,
       targets: profiling ? [] : evaluateTargets(r.rows),
-      ...(profile && { profile }),
+      ...(profile && { profile, profilePhase: profilePhase(s) }),
     };
     return {
       name: "mesh-l4",

@@ -186,6 +186,8 @@ export interface MeshL4Scenario {
   readonly rows: readonly RowFigures[];
   readonly targets: readonly TargetResult[];
   readonly profile?: ProfileSummary;
+  /** What the profile covered. */
+  readonly profilePhase?: string;
 }
 
 export interface TargetResult {
@@ -500,7 +502,7 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
     lines.push(
       "",
       `CPU profile of the client-side ztunnel (node-a), ${p.windowed ? "the samples" : "whole process life, including startup, with"} ` +
-        `${p.windowed ? "in the" : ""} ${st.fixedSeconds} s at ${st.fixedQps} rps: ` +
+        `${p.windowed ? "in the" : ""} ${s.profilePhase ?? `${st.fixedSeconds} s at ${st.fixedQps} rps`}: ` +
         `${p.samples} samples, ${p.idlePercent} % idle; of the ${p.busySamples} busy samples JS frames ${p.jsPercent} %, ` +
         `GC ${p.gcPercent} %. By area: ${Object.entries(p.areas)
           .map(([k, v]) => `${k} ${v} %`)
