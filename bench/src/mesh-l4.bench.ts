@@ -494,21 +494,34 @@ class MeshL4Run {
     };
   }
 
-  /** --cpu-prof: the fixed-rate phase of weft-l4 only, with the ztunnels started under --cpu-prof. */
-  async profile(profileDir: string): Promise<ProfileSummary | undefined> {
+  /** --cpu-prof: one phase of weft-l4 only, with the ztunnels started under --cpu-prof; both profiled. */
+  async profile(profileDir: string): Promise<Record<string, ProfileSummary>> {
     const row = this.rowsToRun().find((r) => r.name === "weft-l4")!;
-    const pid = this.mesh.ztunnels.get("node-a")!.process.pid;
+    const nodes = ["node-a", "node-b"];
+    const pids = new Map(nodes.map((n) => [n, this.mesh.ztunnels.get(n)!.process.pid]));
     const startUs = Number(process.hrtime.bigint() / 1000n);
     if (PROFILE_PHASE === "connections") await this.fortio(row, 0, this.s.fixedSeconds, false);
     else if (PROFILE_PHASE === "throughput") await this.iperf(row, 1);
     else await this.fortio(row, this.s.fixedQps, this.s.fixedSeconds);
     const endUs = Number(process.hrtime.bigint() / 1000n);
-    // The profile is written when ztunnel exits: stop it (it drains) before the world is destroyed.
-    await this.mesh.stopZtunnel("node-a");
-    const name = (await readdir(profileDir)).find((f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile"));
-    if (name === undefined) return undefined;
-    const file = join(profileDir, name);
-    return summarizeProfile(file, await readFile(file, "utf8"), 20, { startUs, endUs });
+    // The profile is written when ztunnel exits: stop them (they drain) before the world is destroyed.
+    const out: Record<string, ProfileSummary> = {};
+    for (const node of nodes) {
+      await this.mesh.stopZtunnel(node);
+      const pid = pids.get(node)!;
+      const name = (await readdir(profileDir)).find(
+        (f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile"),
+      );
+      if (name === undefined) continue;
+      const file = join(profileDir, name);
+      out[`ztunnel@${node} (${node === "node-a" ? "outbound" : "inbound"})`] = summarizeProfile(
+        file,
+        await readFile(file, "utf8"),
+        20,
+        { startUs, endUs },
+      );
+    }
+    return out;
   }
 
   async destroy(): Promise<void> {
@@ -538,13 +551,13 @@ export const meshL4: Benchmark = {
       process.env.NODE_OPTIONS = `${savedNodeOptions ?? ""} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
     }
     const r = new MeshL4Run(ctx, s);
-    let profile: ProfileSummary | undefined;
+    let profiles: Record<string, ProfileSummary> | undefined;
     try {
       await r.setUp();
       if (profileDir !== undefined) {
         process.env.NODE_OPTIONS = savedNodeOptions;
         if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
-        profile = await r.profile(profileDir);
+        profiles = await r.profile(profileDir);
       } else {
         for (const row of r.rowsToRun()) r.rows.push(await r.runRow(row));
       }
@@ -564,7 +577,7 @@ export const meshL4: Benchmark = {
       },
       rows: r.rows,
       targets: profiling ? [] : evaluateTargets(r.rows),
-      ...(profile && { profile, profilePhase: profilePhase(s) }),
+      ...(profiles && { profiles, profilePhase: profilePhase(s) }),
     };
     return {
       name: "mesh-l4",

@@ -185,7 +185,8 @@ export interface MeshL4Scenario {
   };
   readonly rows: readonly RowFigures[];
   readonly targets: readonly TargetResult[];
-  readonly profile?: ProfileSummary;
+  /** --cpu-prof: per ztunnel. */
+  readonly profiles?: Readonly<Record<string, ProfileSummary>>;
   /** What the profile covered. */
   readonly profilePhase?: string;
 }
@@ -497,11 +498,10 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
   );
   if (failures.length > 0)
     lines.push("", "Phases that failed:", "", ...failures.map((f) => `- ${f.slice(0, 400)}`));
-  if (s.profile !== undefined) {
-    const p = s.profile;
+  for (const [who, p] of Object.entries(s.profiles ?? {})) {
     lines.push(
       "",
-      `CPU profile of the client-side ztunnel (node-a), ${p.windowed ? "the samples" : "whole process life, including startup, with"} ` +
+      `CPU profile of ${who}, ${p.windowed ? "the samples" : "whole process life, including startup, with"} ` +
         `${p.windowed ? "in the" : ""} ${s.profilePhase ?? `${st.fixedSeconds} s at ${st.fixedQps} rps`}: ` +
         `${p.samples} samples, ${p.idlePercent} % idle; of the ${p.busySamples} busy samples JS frames ${p.jsPercent} %, ` +
         `GC ${p.gcPercent} %. By area: ${Object.entries(p.areas)
