@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   iproute2 procps psmisc util-linux                 # netns testbed (ip, nsenter, ps)
   tcpdump                                           # wire captures in e2e tests
   containernetworking-plugins                       # the CNI bridge plugin weft chains after
+  iperf3 stunnel4                                   # bench: mesh-l4 throughput and the stunnel4 mTLS pair
 )
 
 log() { printf '\033[1m[weft]\033[0m %s\n' "$*" >&2; }

@@ -20,3 +20,18 @@ export {
   type ConnectSummary,
   type Direction,
 } from "./redirect/connect-rate.js";
+export {
+  cpuPer1000,
+  cpuTicksFromStat,
+  evaluateTargets,
+  parseFortio,
+  parseIperf,
+  renderMeshL4,
+  rssKiBFromStatus,
+  summarizeProfile,
+  type FortioFigures,
+  type IperfFigures,
+  type MeshL4Scenario,
+  type RowFigures,
+  type TargetResult,
+} from "./mesh-l4/figures.js";

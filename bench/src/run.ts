@@ -13,12 +13,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Benchmark, BenchResult } from "./bench.js";
+import { meshL4 } from "./mesh-l4.bench.js";
 import { pushLatency } from "./push-latency.bench.js";
 import { redirectConnect } from "./redirect-connect.bench.js";
 
 const BENCH_DIR = fileURLToPath(new URL("../../", import.meta.url));
 const REPO = join(BENCH_DIR, "..");
-export const BENCHMARKS: readonly Benchmark[] = [pushLatency, redirectConnect];
+export const BENCHMARKS: readonly Benchmark[] = [pushLatency, redirectConnect, meshL4];
 const README_START = "<!-- latest-results:start -->";
 const README_END = "<!-- latest-results:end -->";
 
