@@ -2,7 +2,7 @@
 // by buildRequest (pure, in @weft/state) and carried over HBONE from the pod's own identity, or
 // passed through as plain TCP for destinations outside the mesh. Every connection ends in exactly
 // one observer.onClose, with Istio's labels and a response flag.
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import type http2 from "node:http2";
 import type net from "node:net";
 import { isWeftError, type Logger } from "@weft/core";
@@ -46,9 +46,20 @@ export function sourceIpFor(podIps: readonly string[], peer: string): string | u
   return podIps.find((ip) => ipFamily(ip) === family) ?? podIps[0];
 }
 
+// Random ids for trace headers come from a pool refilled 170 ids at a time: one randomBytes call
+// per connection showed up in the connection-path profile (docs/perf/l4-hot-path.md).
+const ID_BYTES = 24;
+const POOL = Buffer.alloc(ID_BYTES * 170);
+let poolOffset = POOL.length;
+
 /** W3C traceparent with a fresh trace and span id (ztunnel starts the trace for L4 traffic). */
 export function newTraceparent(): string {
-  const id = randomBytes(24).toString("hex");
+  if (poolOffset + ID_BYTES > POOL.length) {
+    randomFillSync(POOL);
+    poolOffset = 0;
+  }
+  const id = POOL.toString("hex", poolOffset, poolOffset + ID_BYTES);
+  poolOffset += ID_BYTES;
   return `00-${id.slice(0, 32)}-${id.slice(32, 48)}-00`;
 }
 
