@@ -13,8 +13,8 @@ import { createWorld, type PodProcess, type World } from "../netns/index.js";
 
 // test/dist/src/mesh → the repository root.
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-export const CONTROLLER_MAIN = join(ROOT, "controller/dist/src/main.js");
-export const ZTUNNEL_MAIN = join(ROOT, "ztunnel/dist/src/main.js");
+const CONTROLLER_MAIN = join(ROOT, "controller/dist/src/main.js");
+const ZTUNNEL_MAIN = join(ROOT, "ztunnel/dist/src/main.js");
 export const CONTROLLER_NAME = "weft-controller.weft-system.svc";
 export const XDS_PORT = 15012;
 
@@ -217,10 +217,6 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
   /** Adds or replaces a file of the config dir (the controller watches it). */
   async writeConfigFile(name: string, yaml: string): Promise<void> {
     await writeFile(join(this.configDir, name), yaml);
-  }
-
-  async removeConfigFile(name: string): Promise<void> {
-    await rm(join(this.configDir, name), { force: true });
   }
 
   /** SIGTERM a node's ztunnel and wait for it to exit (it drains; the pins stay). */

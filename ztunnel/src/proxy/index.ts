@@ -9,7 +9,6 @@ export {
 } from "./outbound.js";
 export { InboundProxy, upstreamSourceFor, type IdentitySource, type InboundProxyOptions } from "./inbound.js";
 export {
-  NO_OBSERVER,
   newRecord,
   type ConnectionObserver,
   type ConnectionRecord,

@@ -84,5 +84,3 @@ export function newRecord(
     opened: false,
   };
 }
-
-export const NO_OBSERVER: ConnectionObserver = { onOpen: () => {}, onClose: () => {} };
