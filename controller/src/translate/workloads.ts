@@ -177,6 +177,15 @@ export function translateWorkloads(ctx: Context): WorkloadEntry[] {
   const entries: WorkloadEntry[] = [];
   const byPodKey = new Map<string, WorkloadEntry>();
   const podIpSet = new Set<string>();
+  // Selector services per namespace, in ctx.services order: each pod looks only at its own
+  // namespace's (scanning every service for every pod made a 10k-pod translation quadratic).
+  const selectorServices = new Map<string, Service[]>();
+  for (const svc of ctx.services.values()) {
+    if (!hasSelector(svc) || svc.spec.type === "ExternalName") continue;
+    const list = selectorServices.get(ns(svc));
+    if (list === undefined) selectorServices.set(ns(svc), [svc]);
+    else list.push(svc);
+  }
   for (const pod of ctx.pods) {
     const phase = pod.status?.phase;
     if (phase === "Succeeded" || phase === "Failed") continue;
@@ -192,8 +201,7 @@ export function translateWorkloads(ctx: Context): WorkloadEntry[] {
     reportBinding(ctx, "Pod", namespace, pod.metadata.name, binding);
     const waypoint = waypointAddress(binding);
     const services: Record<string, MeshPort[]> = {};
-    for (const svc of ctx.services.values()) {
-      if (ns(svc) !== namespace || !hasSelector(svc) || svc.spec.type === "ExternalName") continue;
+    for (const svc of selectorServices.get(namespace) ?? []) {
       if (!selects(svc.spec.selector, pod.metadata.labels)) continue;
       services[nsName(namespace, ctx.hostname(namespace, svc.metadata.name))] = portsFor(svc, pod);
     }
