@@ -284,6 +284,23 @@ void describe("applyDelta", () => {
     assert.equal(s2.authorizations, s1.authorizations);
   });
 
+  void test("a change to one of 2000 workloads copies a shard, not the whole index", () => {
+    const many = Array.from({ length: 2000 }, (_, i) =>
+      workload(`w${i}`, { addresses: [`10.9.${Math.floor(i / 250)}.${i % 250}`] }),
+    );
+    const s1 = snapshotOf(many);
+    const changed = many[1234]!;
+    const { snapshot: s2 } = applyDelta(s1, { upsert: [asResource({ ...changed, status: "Unhealthy" })] });
+    assert.equal(s2.workload(changed.uid)?.status, "Unhealthy");
+    assert.equal(s1.workload(changed.uid)?.status, "Healthy", "the previous version is untouched");
+    assert.equal(s2.workloads.size, 2000);
+    const shards = (m: ReadonlyMap<string, unknown>): readonly unknown[] =>
+      (m as unknown as { shards: unknown[] }).shards;
+    const copied = shards(s2.workloads).filter((shard, i) => shard !== shards(s1.workloads)[i]).length;
+    assert.equal(copied, 1, "only the changed key's shard is new");
+    assert.deepEqual([...s2.workloads.keys()].sort(), [...s1.workloads.keys()].sort());
+  });
+
   void test("the last of two workloads claiming one address wins, and removing the loser keeps it", () => {
     const x = workload("x", { addresses: ["10.0.7.7"] });
     const y = workload("y", { addresses: ["10.0.7.7"] });
