@@ -183,13 +183,11 @@ export const SCENARIOS: readonly { direction: Direction; capture: Capture; label
   { direction: "inbound", capture: "captured", label: "inbound, captured (sk_lookup → :15006)" },
 ];
 
-/** One scenario in one round. */
-export interface ConnectFigures {
+/** The figures of one scenario: of one round, or the medians over all rounds. */
+interface ScenarioFigures {
   readonly scenario: string;
   readonly direction: Direction;
   readonly capture: Capture;
-  readonly round: number;
-  readonly connections: number;
   readonly concurrency: number;
   readonly perSecond: number;
   readonly p50Us: number;
@@ -201,20 +199,16 @@ export interface ConnectFigures {
   readonly listenDrops: number;
 }
 
+/** One scenario in one round. */
+export interface ConnectFigures extends ScenarioFigures {
+  readonly round: number;
+  readonly connections: number;
+}
+
 /** One scenario over all rounds (medians), against the same direction's no-capture baseline. */
-export interface ConnectSummary {
-  readonly scenario: string;
-  readonly direction: Direction;
-  readonly capture: Capture;
+export interface ConnectSummary extends ScenarioFigures {
   readonly rounds: number;
   readonly connectionsPerRound: number;
-  readonly concurrency: number;
-  readonly perSecond: number;
-  readonly p50Us: number;
-  readonly p99Us: number;
-  readonly maxUs: number;
-  readonly over200ms: number;
-  readonly listenDrops: number;
   /** perSecond / baseline perSecond. */
   readonly rateRatio: number;
   readonly p50Ratio: number;
