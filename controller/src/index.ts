@@ -7,7 +7,14 @@ export { startAdminServer, type AdminServer, type AdminServerOptions } from "./a
 export { CONTROLLER_CONFIG, readControllerConfig, type ControllerConfig } from "./config.js";
 export { parseAddress, startController, type ControllerOptions, type RunningController } from "./main.js";
 // The translation pipeline as a library (bench/ drives translate → toXdsResources → publish in-process).
-export { toXdsResources, translate, type TranslationInput, type XdsResource } from "./translate/index.js";
+export {
+  IncrementalTranslator,
+  toXdsResources,
+  translate,
+  type TranslationInput,
+  type TranslationUpdate,
+  type XdsResource,
+} from "./translate/index.js";
 export {
   DEFAULT_MESH_SETTINGS,
   type K8sObject,

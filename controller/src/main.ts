@@ -26,8 +26,15 @@ import { readControllerConfig, type ControllerConfig } from "./config.js";
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from "./k8s/mesh.js";
 import type { K8sObject } from "./k8s/objects.js";
 import { FileSource, formatProblem, type ConfigSnapshot } from "./source/index.js";
-import { toXdsResources, translate, type ObjectStatus } from "./translate/index.js";
-import { DeltaXdsServer, ResourceCache, createXdsAuthorizer, publish } from "./xds/index.js";
+import { IncrementalTranslator, type ObjectStatus, type TranslationUpdate } from "./translate/index.js";
+import {
+  Debouncer,
+  DeltaXdsServer,
+  ResourceCache,
+  createXdsAuthorizer,
+  publish,
+  publishUpdate,
+} from "./xds/index.js";
 
 export interface ControllerOptions {
   readonly configDir: string;
@@ -92,6 +99,8 @@ function podIndex(objects: readonly K8sObject[]): Map<string, PodFacts[]> {
 
 const HALF_LIFE = 0.5;
 const SERVING_CERT_TTL_SECONDS = 24 * 3600;
+/** When the full translation after pod-only updates runs: 1 s after the last, at most 30 s after the first. */
+const RECONCILE = { quietMs: 1000, maxMs: 30_000 } as const;
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const { config, logger } = opts;
@@ -163,6 +172,24 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       : {}),
   });
   let statuses: readonly ObjectStatus[] = [];
+  // Pod-only snapshots are translated pod by pod; once they go quiet (or at the latest every
+  // RECONCILE.maxMs under constant churn) a full translation refreshes the statuses and checks the
+  // increments: it should change nothing.
+  const translator = new IncrementalTranslator();
+  const reconciler = new Debouncer(RECONCILE, () => {
+    const full = translator.reconcile();
+    if (full === undefined) return;
+    metrics.translations.inc({ kind: "reconcile" });
+    statuses = full.translation.statuses;
+    const diverged = publish(cache, full.resources);
+    if (diverged > 0) {
+      metrics.translationDivergences.inc();
+      logger.warn(
+        { changed: diverged },
+        "the full reconcile translation changed resources the pod-by-pod updates had published; they are corrected now (please report this bug)",
+      );
+    }
+  });
   let servedVersion = 0;
   const onSnapshot = (snapshot: ConfigSnapshot): void => {
     const seenAt = performance.now();
@@ -179,12 +206,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       logger.error({ err }, "CA tokens in the config are invalid; keeping the previous tokens");
     }
     pods = podIndex(snapshot.objects);
-    let resources: ReturnType<typeof toXdsResources>;
+    let update: TranslationUpdate;
     const timer = metrics.translationSeconds.startTimer();
     try {
-      const translation = translate({ objects: snapshot.objects, mesh: snapshot.mesh });
-      resources = toXdsResources(translation);
-      statuses = translation.statuses;
+      update = translator.update({ objects: snapshot.objects, mesh: snapshot.mesh });
+      statuses = translator.translation?.statuses ?? [];
     } catch (err) {
       logger.error(
         { err, version: snapshot.version },
@@ -194,7 +220,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     } finally {
       timer();
     }
-    const changed = publish(cache, resources, seenAt);
+    metrics.translations.inc({ kind: update.kind });
+    const changed = publishUpdate(cache, update, seenAt);
+    if (update.kind === "pods") reconciler.trigger();
+    else reconciler.cancel();
     servedVersion = snapshot.version;
     metrics.configSnapshots.inc();
     for (const s of statuses) {
@@ -338,6 +367,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       (stopping ??= (async () => {
         ready = false;
         if (renewTimer !== undefined) clearTimeout(renewTimer);
+        reconciler.cancel();
         await source.close();
         // xDS streams never finish on their own: end them so clients move to another replica.
         xds.close();

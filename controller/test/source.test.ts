@@ -263,3 +263,27 @@ for (const forcePolling of [false, true]) {
     });
   });
 }
+
+void test("a reload hands unchanged objects over as the same objects (the incremental translator relies on it)", async () => {
+  await withDir(async (dir) => {
+    const pod = (name: string, ip: string): string =>
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: demo, labels: {app: web}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: ${ip}}\n`;
+    await writeFile(join(dir, "ns.yaml"), NS);
+    await writeFile(join(dir, "pods.yaml"), `${pod("a", "10.0.0.1")}---\n${pod("b", "10.0.0.2")}`);
+    const source = new FileSource({ dir, debounceMs: 50, pollIntervalMs: 100, forcePolling: true });
+    try {
+      const first = await source.start();
+      assert.ok(first);
+      const snap = next<ConfigSnapshot>((cb) => source.onSnapshot(cb));
+      await writeFile(join(dir, "pods.yaml"), `${pod("a", "10.0.0.1")}---\n${pod("b", "10.0.0.9")}`);
+      const second = await snap;
+      const byName = (s: ConfigSnapshot, name: string) => s.objects.find((o) => o.metadata.name === name);
+      assert.equal(byName(second, "demo"), byName(first, "demo"), "unchanged Namespace: same object");
+      assert.equal(byName(second, "a"), byName(first, "a"), "unchanged pod: same object");
+      assert.notEqual(byName(second, "b"), byName(first, "b"), "the changed pod is a new object");
+      assert.notEqual(second.hash, first.hash);
+    } finally {
+      await source.close();
+    }
+  });
+});

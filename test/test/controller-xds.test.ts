@@ -172,6 +172,9 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
   });
 
   void it("a pod added to the config dir reaches every client; deleting it removes it", async () => {
+    const podTranslations = async (): Promise<number> =>
+      metric(await fetchText("/metrics"), "weft_controller_translations_total", '{kind="pods"}');
+    const before = await podTranslations();
     await writeFile(join(configDir, "new-pod.yaml"), podYaml("shop", "new-pod", "10.1.1.1"));
     await until("every client to see new-pod", () =>
       clients.every((c) => hasWorkload(c, uid("shop", "new-pod"))),
@@ -192,6 +195,14 @@ void describe("weft-controller process: delta xDS and CA over one TLS port", () 
       clients.every((c) => !hasWorkload(c, uid("shop", "new-pod"))),
     );
     assert.ok(clients.every((c) => c.store.current.workloads.size === 20));
+    // Both changes took the pod-by-pod path, and the full reconcile after them changed nothing.
+    assert.equal((await podTranslations()) - before, 2);
+    await until(
+      "the reconcile translation",
+      async () =>
+        metric(await fetchText("/metrics"), "weft_controller_translations_total", '{kind="reconcile"}') >= 1,
+    );
+    assert.equal(metric(await fetchText("/metrics"), "weft_controller_translation_divergences_total"), 0);
   });
 
   void it("a resource one client refuses is NACKed there, the rest of the push applies, and it is not resent", async () => {

@@ -1,12 +1,13 @@
 // One push-latency scenario: a real DeltaXdsServer on a real grpc-js server (loopback, TLS 1.3
 // with a serving certificate from the controller's CA library, as in production), fed through the
-// controller's own translate → toXdsResources → publish path from a synthetic World, and a fleet
-// of real DeltaXdsClients in this process or in a child process.
+// controller's own IncrementalTranslator → publishUpdate path (as main.ts runs it) from a synthetic
+// World, and a fleet of real DeltaXdsClients in this process or in a child process.
 //
-// Push latency of a change = the time from publish() (the moment the changed resources become
-// visible to the xDS server; it is also the seenAt the server measures its own latency from) to a
-// client's handler having every changed resource. Translation time is reported apart: it is the
-// controller's cost per snapshot, not part of delivering a change.
+// Push latency of a change = from the changed object reaching the translator to a client's handler
+// having every changed resource: the translation's duration plus the time from publish() to the
+// client. (The harness tells the fleet what to expect between the two, over IPC in child mode;
+// adding the translation time instead of timing across that gap keeps the IPC out of the figure.)
+// The server's own write latency is measured from the same start (seenAt = publish − translation).
 import * as grpc from "@grpc/grpc-js";
 import { TYPE_URL } from "@weft/api";
 import {
@@ -17,11 +18,11 @@ import {
   generateRoot,
   issueServingCertificate,
   loadRoot,
-  publish,
+  IncrementalTranslator,
+  publishUpdate,
   resourceVersion,
-  toXdsResources,
-  translate,
   type ResourceInput,
+  type TranslationUpdate,
 } from "@weft/controller";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Session } from "node:inspector/promises";
@@ -95,11 +96,13 @@ export interface ScenarioResult {
     readonly perClient: Summary;
     readonly synced: number;
   };
-  /** Over every client × change: ms from publish() to the client's handler having the change. */
+  /** Over every client × change: ms from the translator getting the change to the client's handler having it. */
   readonly push: Summary & { readonly expected: number; readonly missing: number };
-  /** The server's own figure: from publish() to the response being written to the stream. */
+  /** The server's own figure: from the translator getting the change to the response being written. */
   readonly serverWrite: Summary;
   readonly changes: readonly ChangeResult[];
+  /** Changes the translator could not take pod by pod (0 for this World's pod changes). */
+  readonly fullTranslations: number;
   /** This process (the controller; and the clients too when in-process) during the changes. */
   readonly cpu: {
     readonly initialSync: CpuFigures;
@@ -135,26 +138,45 @@ async function servingCredentials(): Promise<{ credentials: grpc.ServerCredentia
   };
 }
 
-/** What publishing `next` will change for the clients' types (computed before the timed publish). */
-function expectedChanges(
+/** Names and versions `upserts` will change in one type (equal bytes are an equal version). */
+function expectedUpserts(
   cache: ResourceCache,
-  next: ReadonlyMap<string, readonly ResourceInput[]>,
-): ExpectedResource[] {
-  const out: ExpectedResource[] = [];
-  for (const typeUrl of CLIENT_TYPES) {
-    const current = cache.resources(typeUrl);
-    const seen = new Set<string>();
-    for (const r of next.get(typeUrl) ?? []) {
-      seen.add(r.name);
-      const old = current.get(r.name);
-      // Equal bytes are an equal version; hash only what differs (10k hashes per change add up).
-      if (old !== undefined && r.waypoints === undefined && old.waypoints === undefined) {
-        if (Buffer.compare(old.resource.value, r.resource.value) === 0) continue;
-      }
-      const version = resourceVersion(r.resource, r.waypoints);
-      if (old?.version !== version) out.push({ typeUrl, name: r.name, version });
+  typeUrl: string,
+  upserts: readonly ResourceInput[],
+  out: ExpectedResource[],
+): Set<string> {
+  const current = cache.resources(typeUrl);
+  const seen = new Set<string>();
+  for (const r of upserts) {
+    seen.add(r.name);
+    const old = current.get(r.name);
+    // Hash only what differs (10k hashes per full translation add up).
+    if (old !== undefined && r.waypoints === undefined && old.waypoints === undefined) {
+      if (Buffer.compare(old.resource.value, r.resource.value) === 0) continue;
     }
-    for (const name of current.keys()) if (!seen.has(name)) out.push({ typeUrl, name, version: null });
+    const version = resourceVersion(r.resource, r.waypoints);
+    if (old?.version !== version) out.push({ typeUrl, name: r.name, version });
+  }
+  return seen;
+}
+
+/** What publishing `update` will change for the clients' types (computed before the publish). */
+function expectedChanges(cache: ResourceCache, update: TranslationUpdate): ExpectedResource[] {
+  const out: ExpectedResource[] = [];
+  if (update.kind === "pods") {
+    if (!CLIENT_TYPES.includes(update.typeUrl)) return out;
+    expectedUpserts(cache, update.typeUrl, update.upserts, out);
+    const current = cache.resources(update.typeUrl);
+    for (const name of update.removes) {
+      if (current.has(name)) out.push({ typeUrl: update.typeUrl, name, version: null });
+    }
+    return out;
+  }
+  for (const typeUrl of CLIENT_TYPES) {
+    const seen = expectedUpserts(cache, typeUrl, update.resources.get(typeUrl) ?? [], out);
+    for (const name of cache.resources(typeUrl).keys()) {
+      if (!seen.has(name)) out.push({ typeUrl, name, version: null });
+    }
   }
   return out;
 }
@@ -247,11 +269,12 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     // ---- the initial state -----------------------------------------------------------------------
     const world = new World(opts.pods);
     const mesh = DEFAULT_MESH_SETTINGS;
+    const translator = new IncrementalTranslator();
     let t = performance.now();
-    const initial = toXdsResources(translate({ objects: world.objects(), mesh }));
+    const initial = translator.update({ objects: world.objects(), mesh });
     const translateMs = performance.now() - t;
     t = performance.now();
-    publish(cache, initial, t);
+    publishUpdate(cache, initial, t);
     const publishMs = performance.now() - t;
     const addresses = cache.resources(TYPE_URL.Address).size;
     const authorizations = cache.resources(TYPE_URL.Authorization).size;
@@ -293,6 +316,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     const samples: number[] = [];
     const changes: ChangeResult[] = [];
     let expectedSamples = 0;
+    let fullTranslations = 0;
     const profiler = opts.profileDir === undefined ? undefined : await startProfiler();
     const fleetUsage0 = await fleet.usage();
     const cpu0 = process.cpuUsage();
@@ -300,15 +324,18 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     measuringWrites = true;
     for (let k = 0; k < opts.changes; k++) {
       const mutation = world.mutate(k);
+      const objects = world.objects();
       let t1 = performance.now();
-      const next = toXdsResources(translate({ objects: world.objects(), mesh }));
+      const update = translator.update({ objects, mesh });
       const changeTranslateMs = performance.now() - t1;
-      const expected = expectedChanges(cache, next);
+      if (update.kind === "full") fullTranslations++;
+      const expected = expectedChanges(cache, update);
       await fleet.expect(k, expected);
 
       const t0 = performance.now();
-      const t0Epoch = performance.timeOrigin + t0;
-      publish(cache, next, t0);
+      // The change counts from when the translator got it: the translation is part of the latency.
+      const t0Epoch = performance.timeOrigin + t0 - changeTranslateMs;
+      publishUpdate(cache, update, t0 - changeTranslateMs);
       t1 = performance.now();
       const observedAt = await fleet.waitObserved(k, opts.changeTimeoutMs);
       const latencies = observedAt
@@ -387,6 +414,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
           }
         : {}),
       clockOffsetMs: round(clockOffsetMs, 3),
+      fullTranslations,
       durationMs: round(performance.now() - started),
     };
   } finally {

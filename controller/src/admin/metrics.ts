@@ -25,6 +25,8 @@ export class ControllerMetrics {
   readonly configSnapshots: Counter;
   readonly configInvalid: Counter;
   readonly translationSeconds: Histogram;
+  readonly translations: Counter<"kind">;
+  readonly translationDivergences: Counter;
 
   constructor(registry: Registry = createRegistry({ collectDefault: true })) {
     this.registry = registry;
@@ -90,7 +92,18 @@ export class ControllerMetrics {
     this.translationSeconds = new Histogram({
       name: "weft_controller_translation_seconds",
       help: "Time to translate one configuration snapshot into xDS resources.",
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.translations = new Counter({
+      name: "weft_controller_translations_total",
+      help: "Translations by kind: full (every object), pods (only the pods that changed), reconcile (full, after changes went quiet).",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.translationDivergences = new Counter({
+      name: "weft_controller_translation_divergences_total",
+      help: "Reconcile translations that changed a resource the pod-by-pod updates had published: a bug, also logged.",
       registers,
     });
   }

@@ -59,7 +59,28 @@ function canonicalJson(value: unknown): string {
 }
 
 export function hashObjects(objects: readonly K8sObject[]): string {
-  return createHash("sha256").update(canonicalJson(objects)).digest("hex");
+  return internObjects(new Map(), objects).hash;
+}
+
+/**
+ * The snapshot's hash, and its objects with every object equal to one of `previous` (by canonical
+ * JSON) replaced by that same JavaScript object. A reload re-parses every file; handing unchanged
+ * objects over unchanged lets the incremental translator see that only one pod changed.
+ */
+export function internObjects(
+  previous: ReadonlyMap<string, K8sObject>,
+  objects: readonly K8sObject[],
+): { hash: string; objects: K8sObject[]; byJson: Map<string, K8sObject> } {
+  const hash = createHash("sha256");
+  const byJson = new Map<string, K8sObject>();
+  const out = objects.map((o) => {
+    const json = canonicalJson(o);
+    hash.update(json).update("\n");
+    const same = previous.get(json) ?? o;
+    byJson.set(json, same);
+    return same;
+  });
+  return { hash: hash.digest("hex"), objects: out, byJson };
 }
 
 export class FileSource {
@@ -68,6 +89,8 @@ export class FileSource {
   readonly #pollIntervalMs: number;
   readonly #forcePolling: boolean;
   readonly #logger: SourceLogger | undefined;
+  /** The current snapshot's objects by canonical JSON (internObjects). */
+  #interned: ReadonlyMap<string, K8sObject> = new Map();
   readonly #snapshotListeners = new Set<SnapshotListener>();
   readonly #invalidListeners = new Set<InvalidListener>();
   #current: ConfigSnapshot | undefined;
@@ -182,12 +205,13 @@ export class FileSource {
       return;
     }
     this.#lastErrors = [];
-    const hash = hashObjects(result.objects);
+    const { hash, objects, byJson } = internObjects(this.#interned, result.objects);
     if (this.#current?.hash === hash) return;
+    this.#interned = byJson;
     const snapshot: ConfigSnapshot = {
       version: (this.#current?.version ?? 0) + 1,
       hash,
-      objects: result.objects,
+      objects,
       origins: result.origins,
       mesh: meshSettingsOf(result.objects),
       tokens: tokensOf(result.objects),

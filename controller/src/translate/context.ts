@@ -134,7 +134,29 @@ export class Context {
   readonly peerAuthentications: PeerAuthentication[] = [];
   readonly trafficPolicies: TrafficPolicy[] = [];
   readonly status = new StatusBook();
-  readonly #waypoints = new Map<string, WaypointInfo | undefined>();
+  #waypoints = new Map<string, WaypointInfo | undefined>();
+
+  /**
+   * A context over the same non-pod objects holding only `pods`, with a status book of its own.
+   * The incremental translator derives one per update instead of re-indexing (and re-sorting)
+   * every Service and policy of the mesh for one pod.
+   */
+  withPods(pods: readonly Pod[]): Context {
+    const ctx = new Context({ objects: pods, mesh: this.mesh });
+    for (const [k, v] of this.namespaces) ctx.namespaces.set(k, v);
+    for (const [k, v] of this.nodes) ctx.nodes.set(k, v);
+    for (const [k, v] of this.services) ctx.services.set(k, v);
+    for (const [k, v] of this.slicesByService) ctx.slicesByService.set(k, v);
+    for (const [k, v] of this.gateways) ctx.gateways.set(k, v);
+    ctx.httpRoutes.push(...this.httpRoutes);
+    ctx.grpcRoutes.push(...this.grpcRoutes);
+    ctx.authorizationPolicies.push(...this.authorizationPolicies);
+    ctx.peerAuthentications.push(...this.peerAuthentications);
+    ctx.trafficPolicies.push(...this.trafficPolicies);
+    // Waypoint facts depend on Gateways and Services only: shared, not recomputed.
+    ctx.#waypoints = this.#waypoints;
+    return ctx;
+  }
 
   constructor(input: TranslationInput) {
     this.mesh = input.mesh;

@@ -18,6 +18,10 @@ export {
   toService,
   toTrafficPolicy,
   toWorkload,
+  serviceResource,
   toXdsResources,
+  workloadResource,
 } from "./xds.js";
 export type { XdsResource } from "./xds.js";
+export { IncrementalTranslator } from "./incremental.js";
+export type { TranslationUpdate } from "./incremental.js";

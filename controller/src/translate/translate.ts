@@ -3,7 +3,8 @@
 import { cond, Context, ns, WAYPOINT_CLASS, type TranslationInput } from "./context.js";
 import { translateAuthorizationPolicies, translatePeerAuthentications } from "./authz.js";
 import { translateGrpcRoutes, translateHttpRoutes, translateTrafficPolicies } from "./routes.js";
-import { reportServices, translateServices, translateWorkloads } from "./workloads.js";
+import { reportServices, translateServices, translateWorkloads, type WorkloadEntry } from "./workloads.js";
+import type { Pod } from "../k8s/objects.js";
 import type { MeshAuthorization, MeshTranslation } from "./model.js";
 
 const byNsName = <T extends { namespace: string; name: string }>(a: T, b: T): number => {
@@ -13,6 +14,38 @@ const byNsName = <T extends { namespace: string; name: string }>(a: T, b: T): nu
 };
 
 export function translate(input: TranslationInput): MeshTranslation {
+  return translateWithState(input).translation;
+}
+
+/** A full translation plus what the incremental translator needs to update it pod by pod. */
+export interface FullTranslation {
+  readonly translation: MeshTranslation;
+  readonly ctx: Context;
+  /** Every workload entry, pod-derived and EndpointSlice-derived, with its attached policies. */
+  readonly entries: readonly WorkloadEntry[];
+  /** Service `ns/name` → waypoint Gateway `ns/name`. */
+  readonly waypointOf: ReadonlyMap<string, string>;
+}
+
+/**
+ * The workload entries of `pods` alone, with the authorization policies that attach to each, in
+ * a context holding the non-pod objects. Which policies attach to a workload is a predicate of the
+ * workload and those objects, so this gives each pod exactly what a full translation gives it;
+ * what it computes about policies as a whole (resources, statuses) is discarded.
+ */
+export function translatePodEntries(
+  ctx: Context,
+  pods: readonly Pod[],
+  waypointOf: ReadonlyMap<string, string>,
+): WorkloadEntry[] {
+  const entries = translateWorkloads(ctx, pods).filter((e) => e.pod !== undefined);
+  translateAuthorizationPolicies(ctx, entries, waypointOf);
+  translatePeerAuthentications(ctx, entries);
+  for (const e of entries) e.workload.authorizationPolicies.sort();
+  return entries;
+}
+
+export function translateWithState(input: TranslationInput): FullTranslation {
   const ctx = new Context(input);
 
   for (const gw of ctx.gateways.values()) {
@@ -56,7 +89,7 @@ export function translate(input: TranslationInput): MeshTranslation {
 
   for (const w of workloads) w.workload.authorizationPolicies.sort();
   const authorizations: MeshAuthorization[] = [...authz.authorizations, ...peer].sort(byNsName);
-  return {
+  const translation: MeshTranslation = {
     workloads: workloads.map((w) => w.workload),
     services: services.sort((a, b) => {
       const ka = `${a.namespace}/${a.hostname}`;
@@ -70,4 +103,5 @@ export function translate(input: TranslationInput): MeshTranslation {
     trafficPolicies: trafficPolicies.sort(byNsName),
     statuses: ctx.status.list(),
   };
+  return { translation, ctx, entries: workloads, waypointOf };
 }

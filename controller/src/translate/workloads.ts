@@ -111,7 +111,7 @@ export function translateServices(ctx: Context): {
   return { services, waypointOf };
 }
 
-function podIps(pod: Pod): string[] {
+export function podIps(pod: Pod): string[] {
   const list = pod.status?.podIPs?.map((p) => p.ip) ?? [];
   if (list.length === 0 && pod.status?.podIP !== undefined) list.push(pod.status.podIP);
   return [...new Set(list)];
@@ -173,7 +173,12 @@ export interface WorkloadEntry {
   readonly waypointKey?: string;
 }
 
-export function translateWorkloads(ctx: Context): WorkloadEntry[] {
+/**
+ * Workloads of `pods` (default: every pod of the snapshot) and of the EndpointSlices of Services
+ * without a selector. The incremental translator passes just the pods that changed and keeps only
+ * the pod entries: a pod's workload depends on the pod and on the non-pod objects alone.
+ */
+export function translateWorkloads(ctx: Context, pods: readonly Pod[] = ctx.pods): WorkloadEntry[] {
   const entries: WorkloadEntry[] = [];
   const byPodKey = new Map<string, WorkloadEntry>();
   const podIpSet = new Set<string>();
@@ -186,7 +191,7 @@ export function translateWorkloads(ctx: Context): WorkloadEntry[] {
     if (list === undefined) selectorServices.set(ns(svc), [svc]);
     else list.push(svc);
   }
-  for (const pod of ctx.pods) {
+  for (const pod of pods) {
     const phase = pod.status?.phase;
     if (phase === "Succeeded" || phase === "Failed") continue;
     const addresses = podIps(pod);

@@ -494,26 +494,28 @@ export interface XdsResource {
 }
 
 /** Every resource of a translation by type URL (`TYPE_URL.*` of @weft/api), in a stable order. */
+/** A workload as its Address resource (named by uid, sent before services). */
+export function workloadResource(w: MeshWorkload): XdsResource {
+  const schema = workload.AddressSchema;
+  return {
+    name: w.uid,
+    rank: 0,
+    resource: packAny(schema, create(schema, { type: { case: "workload", value: toWorkload(w) } })),
+  };
+}
+
+/** A service as its Address resource (named `namespace/hostname`, sent after workloads). */
+export function serviceResource(s: MeshService): XdsResource {
+  const schema = workload.AddressSchema;
+  return {
+    name: `${s.namespace}/${s.hostname}`,
+    rank: 1,
+    resource: packAny(schema, create(schema, { type: { case: "service", value: toService(s) } })),
+  };
+}
+
 export function toXdsResources(t: MeshTranslation): Map<string, XdsResource[]> {
-  const addressSchema = workload.AddressSchema;
-  const addresses: XdsResource[] = [
-    ...t.workloads.map((w) => ({
-      name: w.uid,
-      rank: 0,
-      resource: packAny(
-        addressSchema,
-        create(addressSchema, { type: { case: "workload", value: toWorkload(w) } }),
-      ),
-    })),
-    ...t.services.map((s) => ({
-      name: `${s.namespace}/${s.hostname}`,
-      rank: 1,
-      resource: packAny(
-        addressSchema,
-        create(addressSchema, { type: { case: "service", value: toService(s) } }),
-      ),
-    })),
-  ];
+  const addresses: XdsResource[] = [...t.workloads.map(workloadResource), ...t.services.map(serviceResource)];
   const named = <T extends { namespace: string; name: string; waypoints?: readonly string[] }>(
     list: readonly T[],
     pack: (x: T) => Any,

@@ -24,7 +24,8 @@ export {
   type DeltaXdsServerOptions,
   type XdsServerEvent,
 } from "./server.js";
-export { SERVED_TYPE_URLS, publish } from "./pipeline.js";
+export { SERVED_TYPE_URLS, publish, publishUpdate } from "./pipeline.js";
+export type { PublishableUpdate } from "./pipeline.js";
 export {
   authenticateXdsClient,
   authorizeXdsClient,

@@ -16,3 +16,23 @@ export function publish(
   for (const typeUrl of types) changed += cache.replace(typeUrl, resources.get(typeUrl) ?? [], seenAt).length;
   return changed;
 }
+
+/** An incremental translation's output: a full one replaces everything, a pod-only one upserts. */
+export type PublishableUpdate =
+  | { readonly kind: "full"; readonly resources: ReadonlyMap<string, readonly ResourceInput[]> }
+  | {
+      readonly kind: "pods";
+      readonly typeUrl: string;
+      readonly upserts: readonly ResourceInput[];
+      readonly removes: readonly string[];
+    };
+
+/** Publishes an IncrementalTranslator update. Returns the changed count. */
+export function publishUpdate(
+  cache: ResourceCache,
+  update: PublishableUpdate,
+  seenAt: number = performance.now(),
+): number {
+  if (update.kind === "full") return publish(cache, update.resources, seenAt);
+  return cache.update(update.typeUrl, update.upserts, update.removes, seenAt).length;
+}
