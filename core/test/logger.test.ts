@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { Writable } from "node:stream";
 import { createLogger, weftError, type LogLevel } from "@weft/core";
 
@@ -97,4 +98,29 @@ void test("changing a logger's level at runtime also applies to its existing chi
     out.lines().map((l) => l.msg),
     ["shown"],
   );
+});
+
+void test("batched stdout: every line arrives, in order, also when the process exits right after", () => {
+  // A child process, because the batched destination is stdout itself.
+  const logger = new URL("../src/index.js", import.meta.url).href;
+  const script = (ending: string): string =>
+    `const { createLogger } = await import(${JSON.stringify(logger)});
+     const log = createLogger({ name: "t", batched: true });
+     for (let i = 0; i < 500; i++) log.info({ i }, "line");
+     setTimeout(() => { log.warn({ i: 500 }, "later"); ${ending} }, 5);`;
+  for (const ending of ["", "process.exit(0);", "log.info({ i: 501 }, 'last'); process.exit(3);"]) {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script(ending)], {
+      encoding: "utf8",
+    });
+    const seen = r.stdout
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => (JSON.parse(l) as { i: number }).i);
+    const want = ending.includes("last") ? 502 : 501;
+    assert.deepEqual(
+      seen,
+      Array.from({ length: want }, (_, i) => i),
+      `ending ${JSON.stringify(ending)}: ${r.stderr}`,
+    );
+  }
 });

@@ -5,7 +5,9 @@
  * setns(CLONE_NEWNET) switches the calling THREAD. Doing it on the JS thread or a libuv pool
  * thread would leave other work running in the pod's netns if anything went wrong, so each request
  * runs on its own short-lived pthread: open the netns, setns, socket/setsockopt/bind/listen, setns
- * back, exit. The fd (process-wide) is handed to JS through a threadsafe function.
+ * back, exit. The fd (process-wide) is handed to JS through a threadsafe function. A request can
+ * ask for up to MAX_BATCH identical sockets at once (`count`): callers that need one socket per
+ * connection keep a few ready and pay the thread + setns round trip once per batch, not per socket.
  */
 #define _GNU_SOURCE
 #include "weft_native.h"
@@ -32,6 +34,8 @@
 
 enum job_kind { JOB_SOCKET, JOB_NETNS_COOKIE };
 
+#define MAX_BATCH 64
+
 struct ns_job {
 	enum job_kind kind;
 	char path[PATH_MAX];
@@ -44,8 +48,11 @@ struct ns_job {
 	bool reuseaddr, reuseport, transparent, freebind;
 	int v6only;  /* < 0: leave the default */
 	int64_t mark; /* < 0: no SO_MARK */
+	int count; /* 0: one socket, the result is its fd; else this many, the result is an array */
 	/* result */
 	int fd;
+	int fds[MAX_BATCH];
+	int nfds;
 	uint64_t cookie;
 	int err;
 	const char *syscall;
@@ -53,6 +60,17 @@ struct ns_job {
 	char msg[256];
 	napi_threadsafe_function tsfn;
 };
+
+/* Closes every socket the job made that nobody took (failure, or the environment going away). */
+static void job_close_fds(struct ns_job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	for (int i = 0; i < j->nfds; i++)
+		close(j->fds[i]);
+	j->nfds = 0;
+}
 
 static void job_fail(struct ns_job *j, int err, const char *syscall, const char *code,
 		     const char *what)
@@ -143,18 +161,26 @@ static void *job_thread(void *arg)
 		if (err == EINVAL)
 			snprintf(j->msg, sizeof j->msg, "%s is not a network namespace", j->path);
 	} else {
-		if (j->kind == JOB_SOCKET)
+		if (j->kind == JOB_SOCKET && j->count == 0) {
 			j->fd = make_socket(j);
-		else
+		} else if (j->kind == JOB_SOCKET) {
+			/* All or nothing: a half-filled batch would hide the error from the caller. */
+			while (j->nfds < j->count) {
+				int fd = make_socket(j);
+				if (fd < 0) {
+					job_close_fds(j);
+					break;
+				}
+				j->fds[j->nfds++] = fd;
+			}
+		} else {
 			j->cookie = netns_cookie_here(j);
+		}
 		if (setns(self, CLONE_NEWNET) != 0) {
 			/* The thread exits right after, so nothing else runs in the wrong netns; still,
 			 * report it rather than hand out a socket from a thread in an unknown state. */
 			job_fail(j, errno, "setns", NULL, "returning from the netns");
-			if (j->fd >= 0) {
-				close(j->fd);
-				j->fd = -1;
-			}
+			job_close_fds(j);
 		}
 	}
 	if (target >= 0)
@@ -165,8 +191,7 @@ static void *job_thread(void *arg)
 	napi_threadsafe_function tsfn = j->tsfn;
 	if (napi_call_threadsafe_function(tsfn, j, napi_tsfn_blocking) != napi_ok) {
 		/* The environment is shutting down: nobody will take the result. */
-		if (j->fd >= 0)
-			close(j->fd);
+		job_close_fds(j);
 		free(j);
 	}
 	napi_release_threadsafe_function(tsfn, napi_tsfn_release);
@@ -179,8 +204,7 @@ static void job_done(napi_env env, napi_value cb, void *context, void *data)
 	(void)context;
 	struct ns_job *j = data;
 	if (!env || !cb) { /* environment shutting down */
-		if (j->fd >= 0)
-			close(j->fd);
+		job_close_fds(j);
 		free(j);
 		return;
 	}
@@ -189,6 +213,17 @@ static void job_done(napi_env env, napi_value cb, void *context, void *data)
 	if (j->err) {
 		argv[0] = weft_make_error(env, j->code, j->err, j->syscall, j->path, "%s", j->msg);
 		argv[1] = undefined;
+	} else if (j->kind == JOB_SOCKET && j->count > 0) {
+		napi_get_null(env, &argv[0]);
+		if (napi_create_array_with_length(env, (size_t)j->nfds, &argv[1]) != napi_ok) {
+			job_close_fds(j);
+			argv[0] = weft_make_error(env, "ENOMEM", ENOMEM, "napi_create_array", j->path,
+						  "cannot hand over the sockets made in %s", j->path);
+			argv[1] = undefined;
+		} else {
+			for (int i = 0; i < j->nfds; i++)
+				napi_set_element(env, argv[1], (uint32_t)i, weft_i64(env, j->fds[i]));
+		}
 	} else {
 		napi_get_null(env, &argv[0]);
 		argv[1] = j->kind == JOB_SOCKET ? weft_i64(env, j->fd) : weft_u64_bigint(env, j->cookie);
@@ -248,8 +283,9 @@ static struct ns_job *new_job(napi_env env, enum job_kind kind, napi_value path_
 
 /*
  * socketInNetns(netnsPath, { family: 4|6, type: 'tcp'|'udp', address?, port?, backlog?,
- *   reuseaddr?, reuseport?, transparent?, freebind?, v6only?, mark? }, cb(err, fd))
- * With an address the socket is bound; with a backlog it also listens.
+ *   reuseaddr?, reuseport?, transparent?, freebind?, v6only?, mark?, count? }, cb(err, fd))
+ * With an address the socket is bound; with a backlog it also listens. With `count` (1..64, not
+ * with a backlog) that many identical sockets are made and cb gets an array of fds.
  */
 static napi_value socket_in_netns(napi_env env, napi_callback_info info)
 {
@@ -259,8 +295,9 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info)
 		return NULL;
 	napi_valuetype t = napi_undefined;
 	napi_typeof(env, argv[1], &t);
-	int64_t family = 0, port = 0, backlog = 0, mark = 0;
-	bool has_family, has_port, has_backlog, has_mark, has_type, has_addr, present, v6only = false;
+	int64_t family = 0, port = 0, backlog = 0, mark = 0, count = 0;
+	bool has_family, has_port, has_backlog, has_mark, has_type, has_addr, has_count, present,
+		v6only = false;
 	char type[8], address[INET6_ADDRSTRLEN + 1];
 	if (t != napi_object) {
 		free(j);
@@ -272,6 +309,7 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info)
 	    !weft_opt_int(env, argv[1], "port", 0, 65535, &has_port, &port) ||
 	    !weft_opt_int(env, argv[1], "backlog", 0, 65535, &has_backlog, &backlog) ||
 	    !weft_opt_int(env, argv[1], "mark", 0, UINT32_MAX, &has_mark, &mark) ||
+	    !weft_opt_int(env, argv[1], "count", 1, MAX_BATCH, &has_count, &count) ||
 	    !weft_opt_bool(env, argv[1], "reuseaddr", &present, &j->reuseaddr) ||
 	    !weft_opt_bool(env, argv[1], "reuseport", &present, &j->reuseport) ||
 	    !weft_opt_bool(env, argv[1], "transparent", &present, &j->transparent) ||
@@ -295,6 +333,10 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info)
 	if (has_backlog && (j->type != SOCK_STREAM || !has_addr)) {
 		free(j);
 		return weft_throw_inval(env, "backlog needs a tcp socket with an address to listen on");
+	}
+	if (has_count && has_backlog) {
+		free(j);
+		return weft_throw_inval(env, "count and backlog exclude each other (one listener per port)");
 	}
 	if (has_port && !has_addr) {
 		free(j);
@@ -326,6 +368,8 @@ static napi_value socket_in_netns(napi_env env, napi_callback_info info)
 		j->backlog = (int)backlog;
 	if (has_mark)
 		j->mark = mark;
+	if (has_count)
+		j->count = (int)count;
 	return start_job(env, j, argv[2]);
 }
 

@@ -70,6 +70,7 @@ struct weft_map {
 	uint32_t type, key_size, value_size, max_entries, id;
 	uint32_t value_buf_size; /* value_size, or rounded up * possible CPUs for per-CPU maps */
 	char name[16];
+	bool no_lookup_and_delete; /* the kernel refused it once: mapTake falls back for good */
 };
 
 /* Unwrap an object handle; throws and returns NULL if `v` is not one or it is closed. */

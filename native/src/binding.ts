@@ -102,6 +102,7 @@ export interface NativeBinding {
   mapUpdate(m: MapHandle, key: Uint8Array, value: Uint8Array, flags: number): void;
   mapSockUpdate(m: MapHandle, key: Uint8Array, socketFd: number, flags: number): void;
   mapDelete(m: MapHandle, key: Uint8Array): boolean;
+  mapTake(m: MapHandle, key: Uint8Array): Buffer | null;
   mapNextKey(m: MapHandle, key: Uint8Array | null): Buffer | null;
   mapPin(m: MapHandle, path: string): void;
   mapClose(m: MapHandle): void;
@@ -115,6 +116,11 @@ export interface NativeBinding {
   linkInfo(fd: number): LinkInfo;
   closeFd(fd: number): void;
   socketInNetns(netnsPath: string, opts: NativeSocketOptions, cb: Callback<number>): void;
+  socketInNetns(
+    netnsPath: string,
+    opts: NativeSocketOptions & { count: number },
+    cb: Callback<number[]>,
+  ): void;
   netnsCookie(netnsPath: string, cb: Callback<bigint>): void;
   socketCookie(fd: number): bigint;
   socketNetnsCookie(fd: number): bigint;

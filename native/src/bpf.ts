@@ -346,11 +346,15 @@ export class BpfMap<K, V> {
     );
   }
 
-  /** Lookup and delete: how ztunnel consumes weft_orig_conn entries. */
+  /**
+   * Lookup and delete, in one syscall where the kernel has BPF_MAP_LOOKUP_AND_DELETE_ELEM for the
+   * map type: how ztunnel consumes weft_orig_conn entries, once per captured connection.
+   */
   take(key: K): V | undefined {
-    const value = this.lookup(key);
-    if (value !== undefined) this.delete(key);
-    return value;
+    const raw = wrapNative(`cannot take from map ${this.info.name}`, "bpf", () =>
+      native().mapTake(this.#h, this.#codecs.key.encode(key)),
+    );
+    return raw === null ? undefined : this.#codecs.value.decode(raw);
   }
 
   *keys(): Generator<K> {

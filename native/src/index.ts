@@ -52,6 +52,7 @@ export {
 export { isWeftNativeError, nativeCode, toWeftError, type Domain, type WeftNativeError } from "./errors.js";
 export { WEFT_MAPS, openPinnedMap, readReasonCounters, type MapSpec } from "./maps.js";
 export {
+  MAX_SOCKET_BATCH,
   ZTUNNEL_SOCKET_MARK,
   closeFd,
   namedNetnsPath,
@@ -60,6 +61,7 @@ export {
   socketCookie,
   socketInNetns,
   socketNetnsCookie,
+  socketsInNetns,
   type SocketInNetnsOptions,
 } from "./netns.js";
 export { BPF_FS_MAGIC, DEFAULT_PIN_ROOT, ensurePinRoot, isOnBpffs } from "./pin.js";

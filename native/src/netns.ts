@@ -41,6 +41,32 @@ export function socketInNetns(netnsPath: string, options: SocketInNetnsOptions):
   });
 }
 
+/** Most sockets socketsInNetns makes in one call. */
+export const MAX_SOCKET_BATCH = 64;
+
+/**
+ * `count` identical sockets (1..MAX_SOCKET_BATCH) in the network namespace at `netnsPath`, made in
+ * one visit there (one thread and setns pair for all of them): for callers that keep sockets
+ * ready. All or nothing: on an error none is left open. Listening sockets (`backlog`) are refused.
+ */
+export function socketsInNetns(
+  netnsPath: string,
+  options: SocketInNetnsOptions,
+  count: number,
+): Promise<number[]> {
+  const action = `cannot create ${count} × ${describe(options)} in ${netnsPath}`;
+  return new Promise((resolve, reject) => {
+    try {
+      native().socketInNetns(netnsPath, { ...options, count }, (err, fds) => {
+        if (err !== null) reject(toWeftError(err, action, "netns"));
+        else resolve(fds);
+      });
+    } catch (err) {
+      reject(toWeftError(err, action, "netns"));
+    }
+  });
+}
+
 /** The cookie of the network namespace at `netnsPath` (what bpf_get_netns_cookie returns there). */
 export function netnsCookie(netnsPath: string): Promise<bigint> {
   const action = `cannot read the cookie of network namespace ${netnsPath}`;

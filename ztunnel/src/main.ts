@@ -10,7 +10,8 @@ import { IdentityManager, createCaIssuer } from "./identity/index.js";
 import { startZtunnel } from "./ztunnel.js";
 
 const config = readZtunnelConfig();
-const logger = createLogger({ name: "weft-ztunnel", level: config.logLevel }).child({
+// Batched: the access log writes a line per connection.
+const logger = createLogger({ name: "weft-ztunnel", level: config.logLevel, batched: true }).child({
   node: config.nodeName,
 });
 try {

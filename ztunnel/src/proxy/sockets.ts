@@ -2,10 +2,17 @@
 // them there on its own thread, and Node connects them from the fd (DESIGN §4). Used for the
 // upstream leg of inbound tunnels (connect to the app from inside the destination pod) and for
 // outbound legs that must leave from the source pod (HBONE with the pod's IP, passthrough).
+//
+// Making a socket in a netns costs a thread, two opens and two setns calls (the addon's per-request
+// thread) and an event-loop round trip: ~22 % of inbound connection setup in the connect-loop
+// profile (docs/perf/l4-hot-path.md). So sockets are made SOCKET_BATCH at a time per netns and
+// source address, and a connection takes a ready one. The ready sockets are created, bound and
+// marked exactly as before, only earlier; they are closed when the pod is unenrolled
+// (releaseNetnsSockets), and after SOCKET_IDLE_MS without use, so an idle pod holds none.
 import net from "node:net";
 import { once } from "node:events";
 import { weftError } from "@weft/core";
-import { ZTUNNEL_SOCKET_MARK, closeFd, socketInNetns } from "@weft/native";
+import { ZTUNNEL_SOCKET_MARK, closeFd, socketsInNetns, type SocketInNetnsOptions } from "@weft/native";
 
 /** Source of ztunnel's connections to an app (Istio's inbound passthrough address). */
 export const INBOUND_PASSTHROUGH_V4 = "127.0.0.6";
@@ -49,18 +56,118 @@ export async function startConnectInNetns(dial: NetnsDial): Promise<net.Socket> 
   return dialInNetns(await socketFor(dial), dial);
 }
 
-async function socketFor(dial: NetnsDial): Promise<number> {
+/** Sockets made per visit to a netns. */
+export const SOCKET_BATCH = 16;
+/** Refill in the background when this few are left, so a steady stream of connections never waits. */
+const SOCKET_LOW_WATER = 4;
+/** Ready sockets of a netns unused this long are closed. */
+export const SOCKET_IDLE_MS = 10_000;
+
+/** The ready sockets of one netns and source address. */
+class ReadySockets {
+  readonly fds: number[] = [];
+  lastUsed = performance.now();
+  closed = false;
+  #filling: Promise<void> | undefined;
+
+  constructor(
+    readonly netnsPath: string,
+    readonly options: SocketInNetnsOptions,
+  ) {}
+
+  /** One ready fd, made now if none is left; the caller owns it. */
+  async take(): Promise<number> {
+    this.lastUsed = performance.now();
+    for (;;) {
+      const fd = this.fds.pop();
+      if (fd !== undefined) {
+        if (this.fds.length <= SOCKET_LOW_WATER) this.fill().catch(() => {});
+        return fd;
+      }
+      if (this.closed) return (await socketsInNetns(this.netnsPath, this.options, 1))[0]!;
+      // Concurrent takers share one fill; an error (the netns is gone) goes to each of them.
+      await this.fill();
+    }
+  }
+
+  fill(): Promise<void> {
+    this.#filling ??= socketsInNetns(this.netnsPath, this.options, SOCKET_BATCH).then(
+      (fds) => {
+        this.#filling = undefined;
+        // Released while the batch was being made (unenrolled, idle): nobody may use them.
+        if (this.closed) fds.forEach(closeFd);
+        else this.fds.push(...fds);
+      },
+      (err: unknown) => {
+        this.#filling = undefined;
+        throw err;
+      },
+    );
+    return this.#filling;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const fd of this.fds.splice(0)) closeFd(fd);
+  }
+}
+
+const ready = new Map<string, ReadySockets>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweepIdle(): void {
+  const now = performance.now();
+  for (const [key, r] of ready) {
+    if (now - r.lastUsed < SOCKET_IDLE_MS) continue;
+    r.close();
+    ready.delete(key);
+  }
+  if (ready.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/**
+ * Closes the ready sockets made in `netnsPath` (the pod is being unenrolled: its netns must not be
+ * kept alive by them, and a later pod at the same path must never get one). Sockets already handed
+ * out belong to their connections.
+ */
+export function releaseNetnsSockets(netnsPath: string): void {
+  for (const [key, r] of ready) {
+    if (r.netnsPath !== netnsPath) continue;
+    r.close();
+    ready.delete(key);
+  }
+}
+
+/** How many ready sockets are held, per netns path (tests, admin). */
+export function readySocketCounts(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of ready.values()) out.set(r.netnsPath, (out.get(r.netnsPath) ?? 0) + r.fds.length);
+  return out;
+}
+
+function socketFor(dial: NetnsDial): Promise<number> {
   const family = net.isIP(dial.host);
   if (family === 0) {
-    throw weftError("WEFT_E_INVALID_INPUT", `cannot dial ${dial.host}: not an IP address`);
+    return Promise.reject(weftError("WEFT_E_INVALID_INPUT", `cannot dial ${dial.host}: not an IP address`));
   }
-  return socketInNetns(dial.netnsPath, {
-    family: family === 6 ? 6 : 4,
-    type: "tcp",
-    address: dial.localAddress ?? (family === 6 ? "::" : "0.0.0.0"),
-    port: 0,
-    mark: ZTUNNEL_SOCKET_MARK,
-  });
+  const address = dial.localAddress ?? (family === 6 ? "::" : "0.0.0.0");
+  const key = `${dial.netnsPath}\0${address}`;
+  let r = ready.get(key);
+  if (r === undefined) {
+    r = new ReadySockets(dial.netnsPath, {
+      family: family === 6 ? 6 : 4,
+      type: "tcp",
+      address,
+      port: 0,
+      mark: ZTUNNEL_SOCKET_MARK,
+    });
+    ready.set(key, r);
+    sweeper ??= setInterval(sweepIdle, SOCKET_IDLE_MS / 2).unref();
+  }
+  return r.take();
 }
 
 function dialInNetns(fd: number, dial: NetnsDial): net.Socket {

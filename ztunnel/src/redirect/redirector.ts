@@ -58,6 +58,7 @@ import {
   type Ports,
 } from "./pod.js";
 import { knownUids, pinnedNames, podPinDir, readRecord, removeRecord, writeRecord } from "./records.js";
+import { releaseNetnsSockets } from "../proxy/sockets.js";
 
 export const REDIRECT_CAPABILITIES: readonly CapabilityName[] = [
   "CAP_BPF",
@@ -509,6 +510,8 @@ export class Redirector {
       }
     }
     this.#pods.get(uid)?.listeners.forEach(closeListener);
+    // Sockets kept ready in the pod's netns for its connections (proxy/sockets.ts).
+    if (record !== undefined) releaseNetnsSockets(record.netnsPath);
     this.#pods.delete(uid);
     removeRecord(this.stateDir, uid);
     await Promise.resolve();
