@@ -4,11 +4,25 @@
 // mapping is mechanical: one MethodDefinition per rpc, binary codec via toBinary/fromBinary.
 import type * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 
 type Req<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
 type Res<M> = M extends { output: infer O extends DescMessage } ? MessageShape<O> : never;
+
+/**
+ * A message already in its wire encoding, written to a grpc-js stream as it is: the serializers
+ * below pass its bytes through instead of encoding. For hot paths that send the same bytes many
+ * times (the xDS server's pushes to every client, a client's ACKs). `M` only ties the bytes to the
+ * message type they encode, so one cannot be written where another message is expected.
+ */
+export class PreEncoded<M = Message> {
+  declare readonly message?: M;
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** What a stream accepts for a message: the message, or its encoding. */
+export type Encodable<M> = M | PreEncoded<M>;
 
 /** A grpc-js ServiceDefinition keyed by the rpc's lowerCamelCase name, fully typed. */
 export type GrpcServiceDefinition<S extends GenServiceMethods> = {
@@ -19,17 +33,17 @@ export type GrpcServiceDefinition<S extends GenServiceMethods> = {
 export type GrpcHandler<M> = M extends { methodKind: "unary" }
   ? grpc.handleUnaryCall<Req<M>, Res<M>>
   : M extends { methodKind: "server_streaming" }
-    ? grpc.handleServerStreamingCall<Req<M>, Res<M>>
+    ? grpc.handleServerStreamingCall<Req<M>, Encodable<Res<M>>>
     : M extends { methodKind: "client_streaming" }
       ? grpc.handleClientStreamingCall<Req<M>, Res<M>>
-      : grpc.handleBidiStreamingCall<Req<M>, Res<M>>;
+      : grpc.handleBidiStreamingCall<Req<M>, Encodable<Res<M>>>;
 
 /** The implementation object for `server.addService(definition, impl)`. */
 export type GrpcHandlers<S extends GenServiceMethods> = { [K in keyof S]: GrpcHandler<S[K]> };
 
-function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageShape<D>> {
+function serializer<D extends DescMessage>(schema: D): grpc.serialize<Encodable<MessageShape<D>>> {
   return (message) => {
-    const bytes = toBinary(schema, message);
+    const bytes = message instanceof PreEncoded ? message.bytes : toBinary(schema, message);
     // Wrap, don't copy: grpc-js only needs a Buffer view of the encoded bytes.
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };

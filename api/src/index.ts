@@ -21,7 +21,7 @@ import type {
 import { IstioCertificateService } from "./gen/istio/v1/auth/ca_pb.gen.js";
 import type { IstioCertificateRequest, IstioCertificateResponse } from "./gen/istio/v1/auth/ca_pb.gen.js";
 import { grpcServiceDefinition } from "./grpc.js";
-import type { GrpcHandlers } from "./grpc.js";
+import type { Encodable, GrpcHandlers } from "./grpc.js";
 
 export * as workload from "./gen/istio/workload/workload_pb.gen.js";
 export * as security from "./gen/istio/security/authorization_pb.gen.js";
@@ -68,9 +68,11 @@ export type { TrafficPolicy } from "./gen/weft/v1alpha1/traffic_policy_pb.gen.js
 export { L7AuthorizationSchema } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
 export type { L7Authorization } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
 export { AggregatedDiscoveryService, IstioCertificateService };
-export { grpcServiceDefinition } from "./grpc.js";
+export { PreEncoded, grpcServiceDefinition } from "./grpc.js";
+export { encodeDeltaAck, encodeDeltaResponse } from "./xds-wire.js";
+export type { DeltaResponseParts } from "./xds-wire.js";
 export { NACK_CODE_INVALID_ARGUMENT, NACK_REJECTED_FIELD, encodeNackDetail, rejectedNames } from "./nack.js";
-export type { GrpcHandler, GrpcHandlers, GrpcServiceDefinition } from "./grpc.js";
+export type { Encodable, GrpcHandler, GrpcHandlers, GrpcServiceDefinition } from "./grpc.js";
 
 const TYPE_URL_PREFIX = "type.googleapis.com/";
 
@@ -123,7 +125,7 @@ export interface AdsClient extends grpc.Client {
   deltaAggregatedResources(
     metadata?: grpc.Metadata,
     options?: grpc.CallOptions,
-  ): grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+  ): grpc.ClientDuplexStream<Encodable<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>;
   streamAggregatedResources(
     metadata?: grpc.Metadata,
     options?: grpc.CallOptions,

@@ -296,6 +296,40 @@ void describe("DeltaXdsServer", () => {
     assert.equal(h.server.clientCount, 2);
   });
 
+  void it("one flush shares a response (nonce too) among clients with equal content; no stream sees a nonce twice", async () => {
+    const h = await start();
+    h.cache.replace(ADDRESS, [workload("w1"), workload("w2")]);
+    const [a, b, c] = [stream(h), stream(h), stream(h)];
+    a.send({ typeUrl: ADDRESS, node: { id: "a" } });
+    b.send({ typeUrl: ADDRESS, node: { id: "b" } });
+    c.send({ typeUrl: ADDRESS, resourceNamesSubscribe: ["w1"], node: { id: "c" } });
+    for (const s of [a, b, c]) s.ack(await s.next());
+    const seen = new Map<RawStream, string[]>([a, b, c].map((s) => [s, [s.responses[0]!.nonce]]));
+    for (let round = 0; round < 3; round++) {
+      // Only clients with no response awaiting its ACK are part of a flush.
+      await until(() => h.server.dump().every((d) => d.types[ADDRESS]?.acks === round + 1));
+      h.cache.update(ADDRESS, [workload("w1", [10, 0, 1, round]), workload("w2", [10, 0, 2, round])]);
+      h.server.flush();
+      const [ra, rb, rc] = await Promise.all([a.next(), b.next(), c.next()]);
+      assert.deepEqual(names(ra), ["w1", "w2"]);
+      assert.deepEqual(rb, ra);
+      assert.deepEqual(names(rc), ["w1"]);
+      assert.notEqual(rc.nonce, ra.nonce);
+      for (const [s, r] of [
+        [a, ra],
+        [b, rb],
+        [c, rc],
+      ] as const) {
+        const nonces = seen.get(s)!;
+        assert.ok(!nonces.includes(r.nonce), `nonce ${r.nonce} seen twice on one stream`);
+        nonces.push(r.nonce);
+        s.ack(r);
+      }
+    }
+    // Each stream took the shared nonce's ACK as its own.
+    await until(() => h.server.dump().every((d) => d.types[ADDRESS]?.acks === 4));
+  });
+
   void it("weft.v1alpha1 resources scoped to waypoints reach only those waypoints", async () => {
     const h = await start();
     const ROUTE = "type.googleapis.com/weft.v1alpha1.HttpRoute";

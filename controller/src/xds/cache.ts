@@ -3,7 +3,9 @@
 // counter) means a translation that produces the same resource again keeps its version, so it is
 // neither pushed again nor resent to a reconnecting client that already holds it.
 import { createHash } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
+import { ResourceSchema } from "@weft/api";
 
 export interface ResourceInput {
   readonly name: string;
@@ -28,6 +30,13 @@ export interface CachedResource {
   readonly waypoints: ReadonlySet<string> | undefined;
   /** Approximate encoded size, for splitting large pushes into several responses. */
   readonly size: number;
+  /**
+   * This version's envoy.service.discovery.v3.Resource (name, version, body) in wire encoding.
+   * Made on first use and then shared by every response that carries it: a push sends the same
+   * resource to every client, and encoding it again for each was most of the server's JS work
+   * per client.
+   */
+  readonly encoded: Uint8Array;
 }
 
 /** Names of one type whose resource was added, changed or removed, and when the change was seen. */
@@ -68,15 +77,31 @@ function sameContent(old: CachedResource, input: ResourceInput): boolean {
   );
 }
 
-function cached(input: ResourceInput): CachedResource {
-  return {
-    name: input.name,
-    version: resourceVersion(input.resource, input.waypoints),
-    resource: input.resource,
-    rank: input.rank ?? 0,
-    waypoints: input.waypoints === undefined ? undefined : new Set(input.waypoints),
-    size: input.resource.value.byteLength + input.resource.typeUrl.length + input.name.length + 16,
-  };
+class Entry implements CachedResource {
+  readonly name: string;
+  readonly version: string;
+  readonly resource: Any;
+  readonly rank: number;
+  readonly waypoints: ReadonlySet<string> | undefined;
+  readonly size: number;
+  #encoded: Uint8Array | undefined;
+
+  constructor(input: ResourceInput) {
+    this.name = input.name;
+    this.version = resourceVersion(input.resource, input.waypoints);
+    this.resource = input.resource;
+    this.rank = input.rank ?? 0;
+    this.waypoints = input.waypoints === undefined ? undefined : new Set(input.waypoints);
+    this.size = input.resource.value.byteLength + input.resource.typeUrl.length + input.name.length + 16;
+  }
+
+  get encoded(): Uint8Array {
+    // Lazily: resources of a type nobody subscribes to are never sent, so never need encoding.
+    return (this.#encoded ??= toBinary(
+      ResourceSchema,
+      create(ResourceSchema, { name: this.name, version: this.version, resource: this.resource }),
+    ));
+  }
 }
 
 const EMPTY: ReadonlyMap<string, CachedResource> = new Map();
@@ -117,7 +142,7 @@ export class ResourceCache {
         next.set(input.name, old);
         continue;
       }
-      const entry = cached(input);
+      const entry = new Entry(input);
       if (old !== undefined && old.version === entry.version && old.rank === entry.rank) {
         next.set(input.name, old);
       } else {
@@ -145,7 +170,7 @@ export class ResourceCache {
     for (const input of upserts) {
       const old = map.get(input.name);
       if (old !== undefined && old.rank === (input.rank ?? 0) && sameContent(old, input)) continue;
-      const entry = cached(input);
+      const entry = new Entry(input);
       if (old?.version === entry.version && old.rank === entry.rank) continue;
       map.set(input.name, entry);
       if (old?.version !== entry.version) changed.push(input.name);

@@ -8,15 +8,15 @@
 // resources. While a response is unacknowledged further changes accumulate for that client and go
 // out together after the ACK: slow clients get fewer, larger pushes instead of a queue.
 import * as grpc from "@grpc/grpc-js";
-import { create } from "@bufbuild/protobuf";
 import {
   AdsService,
-  DeltaDiscoveryResponseSchema,
-  ResourceSchema,
+  PreEncoded,
+  encodeDeltaResponse,
   rejectedNames,
   type AdsHandlers,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
+  type Encodable,
 } from "@weft/api";
 import type { Logger } from "@weft/core";
 import type { XdsAccessDecision, XdsDenyReason } from "./auth.js";
@@ -160,7 +160,7 @@ export interface ClientDump {
   >;
 }
 
-type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest, Encodable<DeltaDiscoveryResponse>>;
 
 class ClientStream {
   id: string;
@@ -180,6 +180,54 @@ class ClientStream {
     fallbackId: string,
   ) {
     this.id = fallbackId;
+  }
+}
+
+/** An encoded response and what decides its bytes besides the nonce. */
+interface SharedResponse {
+  readonly typeUrl: string;
+  readonly batch: readonly CachedResource[];
+  readonly removed: readonly string[];
+  readonly nonce: string;
+  readonly encoded: PreEncoded<DeltaDiscoveryResponse>;
+}
+
+/** Responses of one bucket compared before a new one is encoded; bounds a flush's search. */
+const MAX_SHARED_PER_BUCKET = 8;
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The responses built in one flush, for handing the same bytes to every client whose response
+ * has the same content. A CachedResource is immutable, one name at one version, so resources
+ * compare by identity and no key has to be built per client.
+ */
+class SharedResponses {
+  /** By the response's first resource (else first removed name, else type URL). */
+  readonly #buckets = new Map<unknown, SharedResponse[]>();
+
+  find(
+    typeUrl: string,
+    batch: readonly CachedResource[],
+    removed: readonly string[],
+  ): SharedResponse | undefined {
+    const bucket = this.#buckets.get(batch[0] ?? removed[0] ?? typeUrl);
+    if (bucket === undefined) return undefined;
+    for (const r of bucket) {
+      if (r.typeUrl === typeUrl && sameItems(r.batch, batch) && sameItems(r.removed, removed)) return r;
+    }
+    return undefined;
+  }
+
+  add(response: SharedResponse): void {
+    const key = response.batch[0] ?? response.removed[0] ?? response.typeUrl;
+    const bucket = this.#buckets.get(key);
+    if (bucket === undefined) this.#buckets.set(key, [response]);
+    else if (bucket.length < MAX_SHARED_PER_BUCKET) bucket.push(response);
   }
 }
 
@@ -548,6 +596,8 @@ export class DeltaXdsServer {
   #flushPending(): void {
     const pending = this.#pending;
     this.#pending = new Map();
+    // Most clients of a push get the same content; it is encoded once and written to each.
+    const shared = new SharedResponses();
     for (const client of this.#clients) {
       for (const [typeUrl, p] of pending) {
         const state = client.types.get(typeUrl);
@@ -555,13 +605,20 @@ export class DeltaXdsServer {
         for (const name of p.names) {
           if (state.subscribed(name) || state.held.has(name)) state.markDirty(name, p.since);
         }
-        this.#flushClientType(client, typeUrl, state);
+        this.#flushClientType(client, typeUrl, state, shared);
       }
     }
   }
 
-  /** Sends what changed for one client and type, unless a response is still awaiting its ACK. */
-  #flushClientType(client: ClientStream, typeUrl: string, state: TypeState): void {
+  /**
+   * Sends what changed for one client and type, unless a response is still awaiting its ACK.
+   * With `shared` (one flush over many clients), a client whose response has the same content as
+   * one already built in the flush gets those bytes, nonce included. A nonce only has to be
+   * unique on its stream: a flush sends a stream at most one response per type, responses are
+   * shared only within a type, and every flush and every unshared response draws fresh nonces
+   * from the one counter, so no stream ever sees a nonce twice.
+   */
+  #flushClientType(client: ClientStream, typeUrl: string, state: TypeState, shared?: SharedResponses): void {
     if (client.closed || state.inFlight !== undefined) return;
     if (state.dirty.size === 0 && !state.initialPending) return;
     const candidates = state.dirty;
@@ -606,7 +663,12 @@ export class DeltaXdsServer {
     for (let i = take; i < toSend.length; i++) state.markDirty(toSend[i]!.name, since);
     const batch = take === toSend.length ? toSend : toSend.slice(0, take);
 
-    const nonce = (++this.#nonce).toString(36);
+    let response = shared?.find(typeUrl, batch, removed);
+    if (response === undefined) {
+      response = this.#encode(typeUrl, batch, removed);
+      shared?.add(response);
+    }
+    const nonce = response.nonce;
     const inFlight: InFlight = { nonce, previous: new Map(), sent: new Map() };
     for (const r of batch) {
       inFlight.previous.set(r.name, state.held.get(r.name));
@@ -622,17 +684,8 @@ export class DeltaXdsServer {
     state.responses++;
     state.resourcesSent += batch.length;
 
-    const response = create(DeltaDiscoveryResponseSchema, {
-      typeUrl,
-      nonce,
-      systemVersionInfo: nonce,
-      resources: batch.map((r) =>
-        create(ResourceSchema, { name: r.name, version: r.version, resource: r.resource }),
-      ),
-      removedResources: removed,
-      controlPlane: { identifier: this.#controlPlaneId },
-    });
-    client.call.write(response);
+    client.call.write(response.encoded);
+    if (this.#onEvent === undefined) return;
     this.#emit({
       type: "push",
       client: client.id,
@@ -642,6 +695,20 @@ export class DeltaXdsServer {
       removed: removed.length,
       ...(since !== undefined ? { latencyMs: this.#timers.now() - since } : {}),
     });
+  }
+
+  /** A response under a fresh nonce (also its system_version_info, as before). */
+  #encode(typeUrl: string, batch: readonly CachedResource[], removed: readonly string[]): SharedResponse {
+    const nonce = (++this.#nonce).toString(36);
+    const bytes = encodeDeltaResponse({
+      typeUrl,
+      nonce,
+      systemVersionInfo: nonce,
+      resources: batch.map((r) => r.encoded),
+      removedResources: removed,
+      controlPlane: this.#controlPlaneId,
+    });
+    return { typeUrl, batch, removed, nonce, encoded: new PreEncoded(bytes) };
   }
 
   #emit(event: XdsServerEvent): void {

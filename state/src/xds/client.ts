@@ -9,9 +9,12 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   AdsClient,
   DeltaDiscoveryRequestSchema,
+  PreEncoded,
+  encodeDeltaAck,
   encodeNackDetail,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
+  type Encodable,
 } from "@weft/api";
 import { Backoff, type BackoffOptions, type Logger } from "@weft/core";
 import type { DecodedResource, ResourceRejection, XdsTypeHandler } from "./handlers.js";
@@ -153,7 +156,7 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   readonly #slots = new Map<string, TypeSlot>();
   readonly #client: AdsClient;
   readonly #backoff: Backoff;
-  #call: grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  #call: grpc.ClientDuplexStream<Encodable<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
   #closed = false;
@@ -349,12 +352,15 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     this.stats.responses++;
     this.stats.resourcesReceived += res.resources.length;
     this.stats.removalsReceived += res.removedResources.length;
-    this.emit("response", {
-      typeUrl: res.typeUrl,
-      nonce: res.nonce,
-      resources: res.resources.length,
-      removed: res.removedResources.length,
-    });
+    // Runs for every push on every ztunnel: no event object unless someone listens.
+    if (this.listenerCount("response") > 0) {
+      this.emit("response", {
+        typeUrl: res.typeUrl,
+        nonce: res.nonce,
+        resources: res.resources.length,
+        removed: res.removedResources.length,
+      });
+    }
     if (slot === undefined) {
       this.#nack(res.typeUrl, res.nonce, [
         { name: "*", reason: `this client did not subscribe to ${res.typeUrl}` },
@@ -384,15 +390,15 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       }));
     }
     rejected.push(...applyRejected);
-    const bad = new Set(applyRejected.map((r) => r.name));
+    const bad = applyRejected.length === 0 ? undefined : new Set(applyRejected.map((r) => r.name));
     const upserted: string[] = [];
     for (const u of upserts) {
-      if (bad.has(u.name)) continue;
+      if (bad?.has(u.name) === true) continue;
       slot.versions.set(u.name, u.version);
       upserted.push(u.name);
     }
     for (const name of res.removedResources) slot.versions.delete(name);
-    if (upserted.length > 0 || res.removedResources.length > 0) {
+    if ((upserted.length > 0 || res.removedResources.length > 0) && this.listenerCount("applied") > 0) {
       this.emit("applied", {
         typeUrl: res.typeUrl,
         nonce: res.nonce,
@@ -402,7 +408,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     }
     if (rejected.length === 0) {
       this.stats.acks++;
-      this.#send({ typeUrl: res.typeUrl, responseNonce: res.nonce });
+      // Hand-encoded: the ACK is two strings, and create() + toBinary() cost more than the write.
+      this.#call?.write(new PreEncoded(encodeDeltaAck(res.typeUrl, res.nonce)));
     } else {
       this.#nack(res.typeUrl, res.nonce, rejected);
     }
