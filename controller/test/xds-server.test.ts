@@ -81,6 +81,52 @@ void describe("debounce timing (pure)", () => {
     advance(400);
     assert.deepEqual(fires, [100, 200, 260]);
   });
+
+  void it("immediateWhenIdle: an isolated change fires at once, what follows is debounced", () => {
+    let now = 0;
+    const timers: { at: number; fn: () => void }[] = [];
+    const fake: Timers = {
+      now: () => now,
+      setTimeout: (fn, ms) => {
+        const t = { at: now + ms, fn };
+        timers.push(t);
+        return t;
+      },
+      clearTimeout: (h) => {
+        const i = timers.indexOf(h as (typeof timers)[number]);
+        if (i >= 0) timers.splice(i, 1);
+      },
+    };
+    const fires: number[] = [];
+    const d = new Debouncer(
+      { quietMs: 10, maxMs: 100, immediateWhenIdle: true },
+      () => fires.push(now),
+      fake,
+    );
+    const advance = (to: number): void => {
+      for (;;) {
+        const due = timers.filter((t) => t.at <= to).sort((a, b) => a.at - b.at)[0];
+        if (due === undefined) break;
+        timers.splice(timers.indexOf(due), 1);
+        now = due.at;
+        due.fn();
+      }
+      now = to;
+    };
+    d.trigger();
+    d.trigger(); // same turn: rides along with the immediate fire
+    advance(0);
+    for (const t of [2, 4, 6]) {
+      advance(t);
+      d.trigger(); // within quietMs of the last fire: debounced
+    }
+    advance(50);
+    advance(100);
+    d.trigger(); // idle again
+    advance(100);
+    advance(300);
+    assert.deepEqual(fires, [0, 16, 100]);
+  });
 });
 
 void describe("DeltaXdsServer", () => {

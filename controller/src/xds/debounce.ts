@@ -7,9 +7,16 @@ export interface DebounceOptions {
   readonly quietMs: number;
   /** Fire at the latest this long after the first pending change. */
   readonly maxMs: number;
+  /**
+   * A change after at least `quietMs` without one fires on the next turn of the event loop
+   * instead of waiting `quietMs`: an isolated change is pushed at once (as Linkerd's destination
+   * service does), while what arrives in the same turn still goes with it and later changes of a
+   * burst are debounced as usual.
+   */
+  readonly immediateWhenIdle?: boolean;
 }
 
-export const DEFAULT_DEBOUNCE: DebounceOptions = { quietMs: 10, maxMs: 100 };
+export const DEFAULT_DEBOUNCE: DebounceOptions = { quietMs: 10, maxMs: 100, immediateWhenIdle: true };
 
 /** The timer functions the debouncer uses; injectable so tests can drive time by hand. */
 export interface Timers {
@@ -35,6 +42,9 @@ export class Debouncer {
   readonly #timers: Timers;
   #firstAt: number | undefined;
   #timer: unknown;
+  /** The armed timer is an immediate (idle) fire: later changes of this turn ride along. */
+  #immediate = false;
+  #lastFireAt: number | undefined;
 
   constructor(opts: DebounceOptions, fire: () => void, timers: Timers = REAL_TIMERS) {
     this.#opts = opts;
@@ -49,6 +59,17 @@ export class Debouncer {
   /** Records a change; (re)arms the timer. */
   trigger(): void {
     const now = this.#timers.now();
+    if (this.#immediate) return;
+    if (
+      this.#firstAt === undefined &&
+      this.#opts.immediateWhenIdle === true &&
+      (this.#lastFireAt === undefined || now - this.#lastFireAt >= this.#opts.quietMs)
+    ) {
+      this.#firstAt = now;
+      this.#immediate = true;
+      this.#timer = this.#timers.setTimeout(() => this.flush(), 0);
+      return;
+    }
     this.#firstAt ??= now;
     if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     const delay = Math.max(0, fireAt(this.#firstAt, now, this.#opts) - now);
@@ -59,14 +80,17 @@ export class Debouncer {
   flush(): void {
     if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#immediate = false;
     if (this.#firstAt === undefined) return;
     this.#firstAt = undefined;
+    this.#lastFireAt = this.#timers.now();
     this.#fire();
   }
 
   cancel(): void {
     if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#immediate = false;
     this.#firstAt = undefined;
   }
 }

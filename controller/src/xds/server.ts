@@ -192,6 +192,15 @@ interface SharedResponse {
   readonly encoded: PreEncoded<DeltaDiscoveryResponse>;
 }
 
+/** Clients written per turn of the event loop during a flush (see #flushPending). */
+const FLUSH_SLICE = 16;
+
+interface FlushTarget {
+  readonly client: ClientStream;
+  readonly typeUrl: string;
+  readonly state: TypeState;
+}
+
 /** Responses of one bucket compared before a new one is encoded; bounds a flush's search. */
 const MAX_SHARED_PER_BUCKET = 8;
 
@@ -596,8 +605,13 @@ export class DeltaXdsServer {
   #flushPending(): void {
     const pending = this.#pending;
     this.#pending = new Map();
-    // Most clients of a push get the same content; it is encoded once and written to each.
-    const shared = new SharedResponses();
+    // Every client learns what is dirty at once; the writes then go out in slices. Node's http2
+    // puts a stream's bytes on the socket only in the event loop's next immediate phase, so one
+    // synchronous loop over 500 clients kept every byte back until the last response was built
+    // (~20 ms), and clients sat idle meanwhile. A later flush that starts before the slices are
+    // done only adds to the dirty sets, and a client sends all its dirty names in one
+    // rank-ordered response, so slicing never reorders what a client receives.
+    const targets: FlushTarget[] = [];
     for (const client of this.#clients) {
       for (const [typeUrl, p] of pending) {
         const state = client.types.get(typeUrl);
@@ -605,8 +619,23 @@ export class DeltaXdsServer {
         for (const name of p.names) {
           if (state.subscribed(name) || state.held.has(name)) state.markDirty(name, p.since);
         }
-        this.#flushClientType(client, typeUrl, state, shared);
+        targets.push({ client, typeUrl, state });
       }
+    }
+    // Most clients of a push get the same content; it is encoded once and written to each.
+    this.#writeSlices(targets, 0, new SharedResponses());
+  }
+
+  #writeSlices(targets: readonly FlushTarget[], from: number, shared: SharedResponses): void {
+    const end = Math.min(targets.length, from + FLUSH_SLICE);
+    for (let i = from; i < end; i++) {
+      const t = targets[i]!;
+      this.#flushClientType(t.client, t.typeUrl, t.state, shared);
+    }
+    if (end < targets.length) {
+      setImmediate(() => {
+        if (!this.#closed) this.#writeSlices(targets, end, shared);
+      });
     }
   }
 
