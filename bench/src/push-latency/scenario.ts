@@ -62,6 +62,10 @@ export interface ScenarioOptions {
   readonly profileDir?: string;
   /** Extra node flags for the fleet child (e.g. --cpu-prof). */
   readonly childExecArgv?: readonly string[];
+  /** Pin the fleet child to this CPU. */
+  readonly fleetCpu?: number;
+  /** The CPU the scenario (controller) process is pinned to by its parent; recorded only. */
+  readonly controllerCpu?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -289,7 +293,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     };
     fleet =
       opts.fleet === "child"
-        ? await RemoteFleet.spawn(fleetOptions, opts.childExecArgv)
+        ? await RemoteFleet.spawn(fleetOptions, opts.childExecArgv, opts.fleetCpu)
         : new LocalFleet(fleetOptions);
     const clockOffsetMs = await fleet.clockOffset();
 
@@ -385,6 +389,8 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         tls: opts.tls,
         syncTimeoutMs: opts.syncTimeoutMs,
         changeTimeoutMs: opts.changeTimeoutMs,
+        ...(opts.fleetCpu !== undefined ? { fleetCpu: opts.fleetCpu } : {}),
+        ...(opts.controllerCpu !== undefined ? { controllerCpu: opts.controllerCpu } : {}),
       },
       resources: { addresses, authorizations },
       initialSync: {
