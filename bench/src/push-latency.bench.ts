@@ -3,10 +3,7 @@
 // in a child process (so the controller's own CPU and RSS show). Each scenario runs in a fresh
 // process (scenario-main.ts) that is killed by PID if it overruns its time limit.
 import { fork } from "node:child_process";
-import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { pinnedExec, TASKSET } from "./push-latency/fleet-remote.js";
 import type { Benchmark, BenchContext, BenchResult } from "./bench.js";
 import { round, summarize } from "./stats.js";
 import {
@@ -34,13 +31,6 @@ const SIZES: readonly (readonly [pods: number, clients: number])[] = [
  */
 const HEAP_FLAGS = ["--max-semi-space-size=64"] as const;
 
-/**
- * With the clients in a child process, the controller and the clients each get one of the two
- * cores (taskset), the nearest this machine comes to a controller and 500 ztunnels on separate
- * machines; otherwise the scheduler moving both between the cores shows in the figures.
- */
-const PIN = availableParallelism() >= 2 && existsSync(TASKSET);
-
 export function plannedScenarios(quick: boolean): ScenarioOptions[] {
   const fleets: readonly FleetMode[] = quick ? ["child"] : ["in-process", "child"];
   const sizes = quick ? SIZES.filter(([, c]) => c === 100) : SIZES;
@@ -58,7 +48,6 @@ export function plannedScenarios(quick: boolean): ScenarioOptions[] {
         syncTimeoutMs: 300_000,
         changeTimeoutMs: 10_000,
         childExecArgv: [...HEAP_FLAGS],
-        ...(fleet === "child" && PIN ? { controllerCpu: 0, fleetCpu: 1 } : {}),
       });
     }
   }
@@ -74,7 +63,8 @@ function runInProcess(o: ScenarioOptions, ctx: BenchContext): Promise<ScenarioRe
   const opts: ScenarioOptions = ctx.profileDir === undefined ? o : { ...o, profileDir: ctx.profileDir };
   return new Promise<ScenarioResult>((resolve, reject) => {
     const child = fork(SCENARIO_MAIN, [JSON.stringify(opts)], {
-      ...pinnedExec(["--max-old-space-size=6144", ...HEAP_FLAGS], o.controllerCpu),
+      execPath: process.execPath,
+      execArgv: ["--max-old-space-size=6144", ...HEAP_FLAGS],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     let settled = false;
@@ -132,11 +122,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
         : ms(r.cpu.changes.perChangeMs);
     return [
       `${o.pods >= 1000 ? `${o.pods / 1000}k` : o.pods} × ${o.clients}`,
-      o.fleet === "child"
-        ? o.fleetCpu !== undefined
-          ? "child process, own core"
-          : "child process"
-        : "same process",
+      o.fleet === "child" ? "child process" : "same process",
       (r.initialSync.allSyncedMs / 1000).toFixed(1),
       ms(r.push.p50),
       p99,

@@ -12,6 +12,7 @@ export {
   toXdsResources,
   translate,
   type TranslationInput,
+  type ObjectDelta,
   type TranslationUpdate,
   type XdsResource,
 } from "./translate/index.js";

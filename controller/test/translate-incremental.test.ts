@@ -371,3 +371,64 @@ void test("incremental translation: reconcile re-translates the last input and f
   assert.ok(names.includes("Kubernetes//Pod/shop/web-2"));
   assert.deepEqual(t.counts, { full: 2, pods: 1 });
 });
+
+void test("incremental translation: a source's delta gives the same update as finding the change", () => {
+  const changes: {
+    name: string;
+    next: (o: K8sObject[]) => K8sObject[];
+    delta: (o: K8sObject[], n: K8sObject[]) => { upserted: K8sObject[]; removed: K8sObject[] };
+  }[] = [
+    {
+      name: "add",
+      next: (o) => [...o, newPod("web-2", "web", "10.1.0.3")],
+      delta: (_o, n) => ({ upserted: [n[n.length - 1]!], removed: [] }),
+    },
+    {
+      name: "delete",
+      next: (o) => o.filter((x) => x.metadata.name !== "web-1"),
+      delta: (o) => ({ upserted: [], removed: o.filter((x) => x.metadata.name === "web-1") }),
+    },
+    {
+      name: "relabel into the policy",
+      next: (o) => o.map((x) => (x.metadata.name === "web-1" ? newPod("web-1", "db", "10.1.0.1") : x)),
+      delta: (_o, n) => ({ upserted: n.filter((x) => x.metadata.name === "web-1"), removed: [] }),
+    },
+    {
+      name: "a Service in the delta",
+      next: (o) => o.map((x) => (x.kind === "Service" && x.metadata.name === "web" ? { ...x } : x)),
+      delta: (_o, n) => ({
+        upserted: n.filter((x) => x.kind === "Service" && x.metadata.name === "web"),
+        removed: [],
+      }),
+    },
+  ];
+  const summary = (u: ReturnType<IncrementalTranslator["update"]>): unknown =>
+    u.kind === "full"
+      ? { kind: u.kind, reason: u.reason }
+      : {
+          kind: u.kind,
+          pods: u.pods,
+          upserts: u.upserts.map((r) => [r.name, hex(r.resource.value)]),
+          removes: u.removes,
+        };
+  for (const c of changes) {
+    const objects = world();
+    const next = c.next(objects);
+    const found = new IncrementalTranslator();
+    found.update({ objects, mesh: meshSettingsOf(objects) });
+    const told = new IncrementalTranslator();
+    told.update({ objects, mesh: meshSettingsOf(objects) });
+    assert.deepEqual(
+      summary(told.update({ objects: next, mesh: meshSettingsOf(next) }, c.delta(objects, next))),
+      summary(found.update({ objects: next, mesh: meshSettingsOf(next) })),
+      c.name,
+    );
+    // And the state after it is the same: the next change is translated alike.
+    const after = [...next, newPod("late", "web", "10.1.0.77")];
+    assert.deepEqual(
+      summary(told.update({ objects: after, mesh: meshSettingsOf(after) })),
+      summary(found.update({ objects: after, mesh: meshSettingsOf(after) })),
+      `${c.name}, then one more`,
+    );
+  }
+});

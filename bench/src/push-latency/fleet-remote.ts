@@ -7,19 +7,6 @@ import { epochNow, type ExpectedResource, type Fleet, type FleetOptions, type Fl
 
 const CHILD = fileURLToPath(new URL("./fleet-child.js", import.meta.url));
 
-/** `taskset` where the benchmark pins processes to CPUs (util-linux; absent: no pinning). */
-export const TASKSET = "/usr/bin/taskset";
-
-/** fork() options that run node with `execArgv`, on `cpu` alone when given. */
-export function pinnedExec(
-  execArgv: readonly string[],
-  cpu: number | undefined,
-): { execPath: string; execArgv: string[] } {
-  return cpu === undefined
-    ? { execPath: process.execPath, execArgv: [...execArgv] }
-    : { execPath: TASKSET, execArgv: ["-c", String(cpu), process.execPath, ...execArgv] };
-}
-
 export interface FleetRequest {
   readonly id: number;
   readonly method: "start" | "waitSynced" | "expect" | "waitObserved" | "now" | "usage" | "close";
@@ -52,17 +39,11 @@ export class RemoteFleet implements Fleet {
     });
   }
 
-  /**
-   * Forks the child with `opts`; `execArgv` e.g. to profile it too; `cpu` pins it to that CPU
-   * (through taskset, which execs node with the IPC channel intact).
-   */
-  static async spawn(
-    opts: FleetOptions,
-    execArgv: readonly string[] = [],
-    cpu?: number,
-  ): Promise<RemoteFleet> {
+  /** Forks the child with `opts`; `execArgv` e.g. to profile it too. */
+  static async spawn(opts: FleetOptions, execArgv: readonly string[] = []): Promise<RemoteFleet> {
     const child = fork(CHILD, [JSON.stringify(opts)], {
-      ...pinnedExec(execArgv, cpu),
+      execPath: process.execPath,
+      execArgv: [...execArgv],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "json",
     });

@@ -62,10 +62,6 @@ export interface ScenarioOptions {
   readonly profileDir?: string;
   /** Extra node flags for the fleet child (e.g. --cpu-prof). */
   readonly childExecArgv?: readonly string[];
-  /** Pin the fleet child to this CPU. */
-  readonly fleetCpu?: number;
-  /** The CPU the scenario (controller) process is pinned to by its parent; recorded only. */
-  readonly controllerCpu?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -293,7 +289,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     };
     fleet =
       opts.fleet === "child"
-        ? await RemoteFleet.spawn(fleetOptions, opts.childExecArgv, opts.fleetCpu)
+        ? await RemoteFleet.spawn(fleetOptions, opts.childExecArgv)
         : new LocalFleet(fleetOptions);
     const clockOffsetMs = await fleet.clockOffset();
 
@@ -330,7 +326,9 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
       const mutation = world.mutate(k);
       const objects = world.objects();
       let t1 = performance.now();
-      const update = translator.update({ objects, mesh });
+      // The delta is what a Kubernetes informer hands over; the file source lets the translator
+      // find it (an identity pass over every object).
+      const update = translator.update({ objects, mesh }, mutation);
       const changeTranslateMs = performance.now() - t1;
       if (update.kind === "full") fullTranslations++;
       const expected = expectedChanges(cache, update);
@@ -389,8 +387,6 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
         tls: opts.tls,
         syncTimeoutMs: opts.syncTimeoutMs,
         changeTimeoutMs: opts.changeTimeoutMs,
-        ...(opts.fleetCpu !== undefined ? { fleetCpu: opts.fleetCpu } : {}),
-        ...(opts.controllerCpu !== undefined ? { controllerCpu: opts.controllerCpu } : {}),
       },
       resources: { addresses, authorizations },
       initialSync: {

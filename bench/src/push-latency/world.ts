@@ -14,6 +14,9 @@ export interface Mutation {
   readonly kind: MutationKind;
   /** `namespace/name` of the pod changed. */
   readonly pod: string;
+  /** The change as an informer would deliver it (the translator's ObjectDelta). */
+  readonly upserted: readonly Pod[];
+  readonly removed: readonly Pod[];
 }
 
 function ipv4(base: number, index: number): string {
@@ -99,26 +102,29 @@ export class World {
         const i = this.#added++;
         const ns = this.namespaces[i % this.namespaces.length]!.metadata.name;
         const name = `added-${i}`;
-        this.pods.set(`${ns}/${name}`, podObject(ns, name, "svc-0", ipv4(10, (200 << 16) + i), "node-0"));
-        return { kind: "add-pod", pod: `${ns}/${name}` };
+        const pod = podObject(ns, name, "svc-0", ipv4(10, (200 << 16) + i), "node-0");
+        this.pods.set(`${ns}/${name}`, pod);
+        return { kind: "add-pod", pod: `${ns}/${name}`, upserted: [pod], removed: [] };
       }
       case 1: {
         const key = this.#initialPods[(k * 7919) % this.#initialPods.length]!;
         const pod = this.pods.get(key)!;
         const app = pod.metadata.labels?.["app"] ?? "svc-0";
         const next = `svc-${(Number(app.slice(4)) + 1) % SERVICES_PER_NAMESPACE}`;
-        this.pods.set(key, {
+        const relabelled: Pod = {
           ...pod,
           metadata: { ...pod.metadata, labels: { ...pod.metadata.labels, app: next } },
-        });
-        return { kind: "relabel-pod", pod: key };
+        };
+        this.pods.set(key, relabelled);
+        return { kind: "relabel-pod", pod: key, upserted: [relabelled], removed: [] };
       }
       default: {
         const i = this.#added - 1;
         const ns = this.namespaces[i % this.namespaces.length]!.metadata.name;
         const key = `${ns}/added-${i}`;
+        const gone = this.pods.get(key)!;
         this.pods.delete(key);
-        return { kind: "delete-pod", pod: key };
+        return { kind: "delete-pod", pod: key, upserted: [], removed: [gone] };
       }
     }
   }

@@ -53,6 +53,16 @@ export type TranslationUpdate =
       readonly removes: readonly string[];
     };
 
+/**
+ * What changed since the previous input, when the source knows it (a Kubernetes informer event):
+ * the translator then skips comparing every object. `upserted` are the new objects, `removed` the
+ * deleted ones (any version of them). Without it the translator finds the change itself.
+ */
+export interface ObjectDelta {
+  readonly upserted: readonly K8sObject[];
+  readonly removed: readonly K8sObject[];
+}
+
 const objectKey = (o: K8sObject): string => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
 const podKey = (pod: Pod): string => nsName(ns(pod), pod.metadata.name);
 
@@ -92,18 +102,36 @@ export class IncrementalTranslator {
   }
 
   /** Translates `input`, pod by pod when only pods differ from the previous input. */
-  update(input: TranslationInput): TranslationUpdate {
+  update(input: TranslationInput, delta?: ObjectDelta): TranslationUpdate {
     const state = this.#state;
     if (state === undefined) return this.#full(input, "first translation");
     const meshKey = meshSettingsKey(input.mesh);
     if (meshKey !== state.meshKey) return this.#full(input, "mesh settings changed");
 
+    const changed: Pod[] = [];
+    const removed: Pod[] = [];
+    let modified = 0;
+    if (delta !== undefined) {
+      for (const o of delta.upserted) {
+        const key = objectKey(o);
+        if (o.kind !== "Pod") return this.#full(input, `${key} changed`);
+        const old = state.objects.get(key);
+        if (old === o) continue;
+        if (old !== undefined) modified++;
+        changed.push(o);
+      }
+      for (const o of delta.removed) {
+        const key = objectKey(o);
+        if (o.kind !== "Pod") return this.#full(input, `${key} removed`);
+        const old = state.objects.get(key);
+        if (old?.kind === "Pod") removed.push(old);
+      }
+      return this.#applyPods(state, input, changed, removed, modified);
+    }
     // Sources hand unchanged objects over as the same JavaScript objects, so identity finds the
     // few that changed without keying all of them (keying 10k objects costs more than the rest).
-    const changed: Pod[] = [];
     const changedKeys = new Set<string>();
     let unchanged = 0;
-    let modified = 0;
     for (const o of input.objects) {
       if (state.identities.has(o)) {
         unchanged++;
@@ -117,7 +145,6 @@ export class IncrementalTranslator {
       changed.push(o);
     }
     // Whatever the previous snapshot held beyond the unchanged and the modified objects is gone.
-    const removed: Pod[] = [];
     if (state.objects.size > unchanged + modified) {
       const kept = new Set(input.objects);
       for (const [key, o] of state.objects) {
@@ -126,6 +153,16 @@ export class IncrementalTranslator {
         removed.push(o);
       }
     }
+    return this.#applyPods(state, input, changed, removed, modified);
+  }
+
+  #applyPods(
+    state: State,
+    input: TranslationInput,
+    changed: readonly Pod[],
+    removed: readonly Pod[],
+    modified: number,
+  ): TranslationUpdate {
     const touched = changed.length + removed.length;
     if (touched === 0) {
       this.#state = { ...state, input };

@@ -24,4 +24,4 @@ export {
 } from "./xds.js";
 export type { XdsResource } from "./xds.js";
 export { IncrementalTranslator } from "./incremental.js";
-export type { TranslationUpdate } from "./incremental.js";
+export type { ObjectDelta, TranslationUpdate } from "./incremental.js";
