@@ -38,6 +38,35 @@ function rejectedDetail(rejected: Record<string, string>) {
   return [anyPack(StructSchema, fromJson(StructSchema, { rejected }))];
 }
 
+/** Timers driven by hand: `advance(to)` runs what falls due in order and moves the clock. */
+function fakeClock(): { fake: Timers; advance: (to: number) => void; now: () => number } {
+  let now = 0;
+  const timers: { at: number; fn: () => void }[] = [];
+  const fake: Timers = {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const t = { at: now + ms, fn };
+      timers.push(t);
+      return t;
+    },
+    clearTimeout: (h) => {
+      const i = timers.indexOf(h as (typeof timers)[number]);
+      if (i >= 0) timers.splice(i, 1);
+    },
+  };
+  const advance = (to: number): void => {
+    for (;;) {
+      const due = timers.filter((t) => t.at <= to).sort((a, b) => a.at - b.at)[0];
+      if (due === undefined) break;
+      timers.splice(timers.indexOf(due), 1);
+      now = due.at;
+      due.fn();
+    }
+    now = to;
+  };
+  return { fake, advance, now: () => now };
+}
+
 void describe("debounce timing (pure)", () => {
   void it("fires after the quiet period, but never later than max after the first change", () => {
     const opts = { quietMs: 10, maxMs: 100 };
@@ -48,32 +77,9 @@ void describe("debounce timing (pure)", () => {
   });
 
   void it("a steady stream of changes fires at the max delay, then starts a new batch", () => {
-    let now = 0;
-    const timers: { at: number; fn: () => void }[] = [];
-    const fake: Timers = {
-      now: () => now,
-      setTimeout: (fn, ms) => {
-        const t = { at: now + ms, fn };
-        timers.push(t);
-        return t;
-      },
-      clearTimeout: (h) => {
-        const i = timers.indexOf(h as (typeof timers)[number]);
-        if (i >= 0) timers.splice(i, 1);
-      },
-    };
+    const { fake, advance, now } = fakeClock();
     const fires: number[] = [];
-    const d = new Debouncer({ quietMs: 10, maxMs: 100 }, () => fires.push(now), fake);
-    const advance = (to: number): void => {
-      for (;;) {
-        const due = timers.filter((t) => t.at <= to).sort((a, b) => a.at - b.at)[0];
-        if (due === undefined) break;
-        timers.splice(timers.indexOf(due), 1);
-        now = due.at;
-        due.fn();
-      }
-      now = to;
-    };
+    const d = new Debouncer({ quietMs: 10, maxMs: 100 }, () => fires.push(now()), fake);
     for (let t = 0; t <= 250; t += 5) {
       advance(t);
       d.trigger();
@@ -83,36 +89,13 @@ void describe("debounce timing (pure)", () => {
   });
 
   void it("immediateWhenIdle: an isolated change fires at once, what follows is debounced", () => {
-    let now = 0;
-    const timers: { at: number; fn: () => void }[] = [];
-    const fake: Timers = {
-      now: () => now,
-      setTimeout: (fn, ms) => {
-        const t = { at: now + ms, fn };
-        timers.push(t);
-        return t;
-      },
-      clearTimeout: (h) => {
-        const i = timers.indexOf(h as (typeof timers)[number]);
-        if (i >= 0) timers.splice(i, 1);
-      },
-    };
+    const { fake, advance, now } = fakeClock();
     const fires: number[] = [];
     const d = new Debouncer(
       { quietMs: 10, maxMs: 100, immediateWhenIdle: true },
-      () => fires.push(now),
+      () => fires.push(now()),
       fake,
     );
-    const advance = (to: number): void => {
-      for (;;) {
-        const due = timers.filter((t) => t.at <= to).sort((a, b) => a.at - b.at)[0];
-        if (due === undefined) break;
-        timers.splice(timers.indexOf(due), 1);
-        now = due.at;
-        due.fn();
-      }
-      now = to;
-    };
     d.trigger();
     d.trigger(); // same turn: rides along with the immediate fire
     advance(0);
