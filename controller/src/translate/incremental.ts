@@ -110,15 +110,11 @@ export class IncrementalTranslator {
 
     const changed: Pod[] = [];
     const removed: Pod[] = [];
-    let modified = 0;
     if (delta !== undefined) {
       for (const o of delta.upserted) {
         const key = objectKey(o);
         if (o.kind !== "Pod") return this.#full(input, `${key} changed`);
-        const old = state.objects.get(key);
-        if (old === o) continue;
-        if (old !== undefined) modified++;
-        changed.push(o);
+        if (state.objects.get(key) !== o) changed.push(o);
       }
       for (const o of delta.removed) {
         const key = objectKey(o);
@@ -126,12 +122,13 @@ export class IncrementalTranslator {
         const old = state.objects.get(key);
         if (old?.kind === "Pod") removed.push(old);
       }
-      return this.#applyPods(state, input, changed, removed, modified);
+      return this.#applyPods(state, input, changed, removed);
     }
     // Sources hand unchanged objects over as the same JavaScript objects, so identity finds the
     // few that changed without keying all of them (keying 10k objects costs more than the rest).
     const changedKeys = new Set<string>();
     let unchanged = 0;
+    let modified = 0;
     for (const o of input.objects) {
       if (state.identities.has(o)) {
         unchanged++;
@@ -153,7 +150,7 @@ export class IncrementalTranslator {
         removed.push(o);
       }
     }
-    return this.#applyPods(state, input, changed, removed, modified);
+    return this.#applyPods(state, input, changed, removed);
   }
 
   #applyPods(
@@ -161,7 +158,6 @@ export class IncrementalTranslator {
     input: TranslationInput,
     changed: readonly Pod[],
     removed: readonly Pod[],
-    modified: number,
   ): TranslationUpdate {
     const touched = changed.length + removed.length;
     if (touched === 0) {
@@ -172,7 +168,9 @@ export class IncrementalTranslator {
     if (touched > Math.max(MIN_INCREMENTAL_PODS, state.podTotal * MAX_INCREMENTAL_SHARE)) {
       return this.#full(input, `${touched} pods changed`);
     }
-    for (const pod of [...changed, ...removed, ...this.#previousOf(state, changed)]) {
+    // The versions the changed pods replace: their old IPs matter below, their objects go.
+    const replaced = this.#previousOf(state, changed);
+    for (const pod of [...changed, ...removed, ...replaced]) {
       if (state.slicePods.has(podKey(pod)) || podIps(pod).some((ip) => state.sliceIps.has(ip))) {
         return this.#full(input, `pod ${podKey(pod)} is named by an EndpointSlice`);
       }
@@ -220,15 +218,16 @@ export class IncrementalTranslator {
     }
     for (const [policy, by] of delta)
       if (by !== 0) state.policyRefs.set(policy, (state.policyRefs.get(policy) ?? 0) + by);
-    for (const pod of [...removed, ...this.#previousOf(state, changed)]) {
+    for (const pod of removed) {
       state.identities.delete(pod);
       state.objects.delete(objectKey(pod));
     }
+    for (const pod of replaced) state.identities.delete(pod);
     for (const pod of changed) {
       state.identities.add(pod);
       state.objects.set(objectKey(pod), pod);
     }
-    const podTotal = state.podTotal + (changed.length - modified) - removed.length;
+    const podTotal = state.podTotal + (changed.length - replaced.length) - removed.length;
     this.#state = { ...state, input, podTotal };
     this.#podUpdates++;
     return { kind: "pods", pods: touched, typeUrl: TYPE_URL.Address, upserts, removes };
