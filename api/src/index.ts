@@ -120,6 +120,23 @@ export const CaService = grpcServiceDefinition(IstioCertificateService);
 /** Implementation shape for `server.addService(CaService, impl)`. */
 export type CaHandlers = GrpcHandlers<(typeof IstioCertificateService)["method"]>;
 
+/** The delta ADS rpc's HTTP/2 path, for clients on the lean transport (grpc-http2.ts). */
+export const DELTA_ADS_PATH: string = AdsService.deltaAggregatedResources.path;
+export {
+  GrpcCallError,
+  GrpcDeframer,
+  GrpcHttp2Client,
+  GrpcStatus,
+  frameGrpcMessage,
+  grpcCodeForHttpStatus,
+  grpcStatusName,
+  type GrpcBidiStream,
+  type GrpcCallStatus,
+  type GrpcHttp2ClientOptions,
+  type GrpcHttp2Credentials,
+  type GrpcStreamHandlers,
+} from "./grpc-http2.js";
+
 /** Typed ADS client, e.g. `new AdsClient("127.0.0.1:15012", creds).deltaAggregatedResources()`. */
 export interface AdsClient extends grpc.Client {
   deltaAggregatedResources(

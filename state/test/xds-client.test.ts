@@ -11,6 +11,7 @@ import {
   AdsService,
   AuthorizationSchema,
   DeltaDiscoveryResponseSchema,
+  PreEncoded,
   TYPE_URL,
   packAny,
   type DeltaDiscoveryRequest,
@@ -210,6 +211,22 @@ void describe("DeltaXdsClient", () => {
     const reply = await server.request(0, 2);
     assert.match(reply.errorDetail?.message ?? "", /dup.*duplicates/);
     assert.deepEqual([...store.current.workloads.keys()], ["ok"]);
+  });
+
+  void it("an undecodable response drops the stream with the cause, keeps the state, and reconnects", async () => {
+    const { server, client, store } = await setup();
+    await server.request(0, 1);
+    server.send(0, TYPE_URL.Address, "n1", [["w1", "v1", workloadAny("w1", [10, 0, 0, 1])]]);
+    await server.request(0, 2);
+    const reason = new Promise<string>((resolve) => client.once("disconnected", (e) => resolve(e.reason)));
+    // Bytes that are no DeltaDiscoveryResponse (a truncated varint), sent as they are.
+    server.calls[0]!.call.write(
+      new PreEncoded(new Uint8Array([0x0a, 0xff])) as unknown as DeltaDiscoveryResponse,
+    );
+    assert.match(await reason, /^INTERNAL: cannot decode a DeltaDiscoveryResponse/);
+    const again = await server.request(1, 0);
+    assert.deepEqual(again.initialResourceVersions, { w1: "v1" });
+    assert.equal(store.current.workload("w1")?.addresses[0], "10.0.0.1");
   });
 
   void it("ACKs a clean response, applies removals, and resumes with initial_resource_versions", async () => {

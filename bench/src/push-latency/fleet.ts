@@ -1,4 +1,4 @@
-// Simulated ztunnels: N real DeltaXdsClients (one gRPC channel, one TLS connection and one ADS
+// Simulated ztunnels: N real DeltaXdsClients (one HTTP/2 connection over TLS and one ADS
 // stream each) subscribed to Address and Authorization like a ztunnel. Each decodes every
 // resource exactly as the data plane does (unpack the Any, convert and validate into @weft/state's
 // model) but then drops the result instead of building a StateStore: N full stores of 10k pods
@@ -118,9 +118,6 @@ export class LocalFleet implements Fleet {
           this.#handler(i, TYPE_URL.Authorization, decodeAuthorization),
         ],
         backoff: { baseMs: 100, maxMs: 2000 },
-        // A channel of its own per client: grpc-js would otherwise share one subchannel (one TCP
-        // connection) between channels with equal options, which no real ztunnel fleet does.
-        channelOptions: { "grpc.use_local_subchannel_pool": 1 },
       });
       client.on("applied", (e) => {
         if (e.typeUrl !== TYPE_URL.Address || this.#syncedAt[i] !== null) return;

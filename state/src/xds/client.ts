@@ -4,17 +4,19 @@
 import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import * as grpc from "@grpc/grpc-js";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import {
-  AdsClient,
+  DELTA_ADS_PATH,
   DeltaDiscoveryRequestSchema,
-  PreEncoded,
+  DeltaDiscoveryResponseSchema,
+  GrpcHttp2Client,
+  GrpcStatus,
   encodeDeltaAck,
   encodeNackDetail,
-  type DeltaDiscoveryRequest,
+  grpcStatusName,
   type DeltaDiscoveryResponse,
-  type Encodable,
+  type GrpcBidiStream,
+  type GrpcHttp2Credentials,
 } from "@weft/api";
 import { Backoff, type BackoffOptions, type Logger } from "@weft/core";
 import type { DecodedResource, ResourceRejection, XdsTypeHandler } from "./handlers.js";
@@ -57,11 +59,6 @@ export interface DeltaXdsClientOptions {
    * backoff.
    */
   readonly tokenFile?: string;
-  /**
-   * Other per-call credentials (e.g. a grpc-js metadata generator). grpc-js sends them only over
-   * TLS channels.
-   */
-  readonly callCredentials?: grpc.CallCredentials;
   /** envoy Node: `id` names this client in the controller's logs and config dump. */
   readonly node: {
     readonly id: string;
@@ -78,8 +75,8 @@ export interface DeltaXdsClientOptions {
    * store): sent as initial_resource_versions so the controller sends only what differs.
    */
   readonly resume?: ReadonlyMap<string, ReadonlyMap<string, string>>;
-  /** Extra grpc-js channel options (tests). */
-  readonly channelOptions?: grpc.ChannelOptions;
+  /** Largest response accepted; default 64 MiB (a response is cut to the server's size budget). */
+  readonly maxReceiveMessageBytes?: number;
 }
 
 export interface XdsClientEvents {
@@ -124,23 +121,16 @@ interface TypeSlot {
   names: Set<string> | "*";
 }
 
-function channelCredentials(c: XdsCredentials): {
-  creds: grpc.ChannelCredentials;
-  options: grpc.ChannelOptions;
-} {
-  if (c.kind === "insecure") return { creds: grpc.credentials.createInsecure(), options: {} };
+function transportCredentials(c: XdsCredentials): GrpcHttp2Credentials {
+  if (c.kind === "insecure") return { kind: "insecure" };
   // One SecureContext per identity (DESIGN §12), TLS 1.3 only (DESIGN §5).
-  const context = createSecureContext({
+  const secureContext = createSecureContext({
     ca: c.ca,
     ...(c.cert !== undefined ? { cert: c.cert } : {}),
     ...(c.key !== undefined ? { key: c.key } : {}),
     minVersion: "TLSv1.3",
   });
-  const serverName = c.serverName ?? DEFAULT_CONTROLLER_NAME;
-  return {
-    creds: grpc.credentials.createFromSecureContext(context),
-    options: { "grpc.ssl_target_name_override": serverName, "grpc.default_authority": serverName },
-  };
+  return { kind: "tls", secureContext, serverName: c.serverName ?? DEFAULT_CONTROLLER_NAME };
 }
 
 export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
@@ -154,9 +144,10 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   };
   readonly #opts: DeltaXdsClientOptions;
   readonly #slots = new Map<string, TypeSlot>();
-  readonly #client: AdsClient;
+  // The ADS stream rides the lean transport, not grpc-js: see api/src/grpc-http2.ts for why.
+  readonly #client: GrpcHttp2Client;
   readonly #backoff: Backoff;
-  #call: grpc.ClientDuplexStream<Encodable<DeltaDiscoveryRequest>, DeltaDiscoveryResponse> | undefined;
+  #call: GrpcBidiStream | undefined;
   #timer: NodeJS.Timeout | undefined;
   #connected = false;
   #closed = false;
@@ -171,13 +162,12 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       const names = h.names === undefined || h.names === "*" ? "*" : new Set(h.names);
       this.#slots.set(h.typeUrl, { handler: h, versions: new Map(opts.resume?.get(h.typeUrl)), names });
     }
-    const { creds, options } = channelCredentials(opts.credentials);
-    this.#client = new AdsClient(opts.address, creds, {
-      "grpc.max_receive_message_length": 64 << 20,
-      "grpc.keepalive_time_ms": 30_000,
-      "grpc.keepalive_timeout_ms": 10_000,
-      ...options,
-      ...opts.channelOptions,
+    this.#client = new GrpcHttp2Client({
+      address: opts.address,
+      credentials: transportCredentials(opts.credentials),
+      maxReceiveMessageBytes: opts.maxReceiveMessageBytes ?? 64 << 20,
+      keepalive: { intervalMs: 30_000, timeoutMs: 10_000 },
+      userAgent: "weft-xds-client",
     });
     this.#backoff = new Backoff(opts.backoff ?? { baseMs: 200, maxMs: 15_000, jitter: "full" });
   }
@@ -230,10 +220,7 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     this.#timer = undefined;
     const call = this.#call;
     this.#call = undefined;
-    if (call !== undefined) {
-      call.removeAllListeners("data");
-      call.cancel();
-    }
+    call?.cancel();
     this.#client.close();
     if (this.#connected) {
       this.#connected = false;
@@ -249,7 +236,7 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   }
 
   #send(init: MessageInitShape<typeof DeltaDiscoveryRequestSchema>): void {
-    this.#call?.write(create(DeltaDiscoveryRequestSchema, init));
+    this.#call?.write(toBinary(DeltaDiscoveryRequestSchema, create(DeltaDiscoveryRequestSchema, init)));
   }
 
   #retryIn(delayMs: number): void {
@@ -286,13 +273,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
   }
 
   #open(token: string | undefined): void {
-    const metadata = new grpc.Metadata();
-    if (token !== undefined && token !== "") metadata.set("authorization", `Bearer ${token}`);
-    const call = this.#client.deltaAggregatedResources(
-      metadata,
-      this.#opts.callCredentials !== undefined ? { credentials: this.#opts.callCredentials } : {},
-    );
-    this.#call = call;
+    const metadata: Record<string, string> =
+      token !== undefined && token !== "" ? { authorization: `Bearer ${token}` } : {};
     let first = true;
     let ended = false;
     const onEnd = (reason: string): void => {
@@ -308,18 +290,35 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
       this.#opts.logger?.info({ reason, retryInMs: delay }, "xDS stream ended; reconnecting");
       this.#retryIn(delay);
     };
-    call.on("data", (res: DeltaDiscoveryResponse) => {
-      if (first) {
-        first = false;
-        this.#backoff.reset();
-      }
-      this.#onResponse(res);
+    const call: GrpcBidiStream = this.#client.openBidi(DELTA_ADS_PATH, metadata, {
+      onMessage: (bytes) => {
+        if (ended) return;
+        let res: DeltaDiscoveryResponse;
+        try {
+          res = fromBinary(DeltaDiscoveryResponseSchema, bytes);
+        } catch (err) {
+          // Not one bad resource but an undecodable response: nothing in it can be trusted.
+          this.#opts.logger?.warn({ err: (err as Error).message }, "undecodable xDS response; reconnecting");
+          call.cancel();
+          onEnd(
+            `${grpcStatusName(GrpcStatus.INTERNAL)}: cannot decode a DeltaDiscoveryResponse: ${(err as Error).message}`,
+          );
+          return;
+        }
+        if (first) {
+          first = false;
+          this.#backoff.reset();
+        }
+        this.#onResponse(res);
+      },
+      onEnd: (s) =>
+        onEnd(
+          s.code === (GrpcStatus.OK as number)
+            ? "server ended the stream"
+            : `${grpcStatusName(s.code)}: ${s.details}`,
+        ),
     });
-    call.on("error", (err: grpc.ServiceError) =>
-      onEnd(`${grpc.status[err.code] ?? err.code}: ${err.details}`),
-    );
-    call.on("end", () => onEnd("server ended the stream"));
-    call.on("status", (s: grpc.StatusObject) => onEnd(`${grpc.status[s.code] ?? s.code}: ${s.details}`));
+    this.#call = call;
 
     // One initial request per type, carrying what this client already holds.
     let node = true;
@@ -409,7 +408,7 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     if (rejected.length === 0) {
       this.stats.acks++;
       // Hand-encoded: the ACK is two strings, and create() + toBinary() cost more than the write.
-      this.#call?.write(new PreEncoded(encodeDeltaAck(res.typeUrl, res.nonce)));
+      this.#call?.write(encodeDeltaAck(res.typeUrl, res.nonce));
     } else {
       this.#nack(res.typeUrl, res.nonce, rejected);
     }
