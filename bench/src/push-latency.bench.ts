@@ -146,7 +146,7 @@ export function markdownTable(results: readonly ScenarioResult[]): string {
 export const pushLatency: Benchmark = {
   name: "push-latency",
   description:
-    "Controller push latency: one pod change reaching the controller's incremental translator → every simulated ztunnel's handler has it (translation, real DeltaXdsServer, grpc-js over TLS 1.3 on loopback, real DeltaXdsClients that decode every resource; the clients in a child process, and in the controller's process).",
+    "Controller push latency: one pod change reaching the controller's incremental translator → every simulated ztunnel's handler has it (translation, real DeltaXdsServer on grpc-js over TLS 1.3 on loopback, real DeltaXdsClients that decode every resource; the clients in a child process, and in the controller's process).",
   async run(ctx: BenchContext): Promise<BenchResult> {
     const results: ScenarioResult[] = [];
     const failures: string[] = [];
