@@ -8,7 +8,7 @@
 // benchmark) and refreshes the latest table in bench/README.md.
 import { cpus, freemem, loadavg, totalmem, release } from "node:os";
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -112,6 +112,26 @@ async function readJson(path: string): Promise<ResultsFile | undefined> {
   }
 }
 
+/**
+ * The newest run of every benchmark across all days in `dir`, each headed with its date: a day
+ * that re-ran one benchmark must not hide the others' latest figures from the README.
+ */
+export async function latestAcrossDays(dir: string): Promise<string> {
+  const days = (await readdir(dir)).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
+  const latest = new Map<string, { date: string; run: RunRecord }>();
+  for (const day of days) {
+    const file = await readJson(join(dir, day));
+    if (file === undefined) continue;
+    for (const [name, run] of Object.entries(file.benchmarks)) latest.set(name, { date: file.date, run });
+  }
+  const parts = ["# the newest run of each benchmark", ""];
+  for (const [name, { date, run }] of [...latest].sort(([a], [b]) => a.localeCompare(b))) {
+    const one = markdownReport({ date, benchmarks: { [name]: run } });
+    parts.push(one.replace(/^# .*\n\n/, "").replace(/^## (.*)$/m, `## $1 (${date}, bench/results/${date}.md)`));
+  }
+  return parts.join("\n");
+}
+
 async function refreshReadme(markdown: string): Promise<void> {
   const path = join(BENCH_DIR, "README.md");
   let text: string;
@@ -167,7 +187,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     rerender(file);
     const markdown = markdownReport(file);
     await writeFile(join(outDir, `${date}.md`), markdown);
-    if (outDir === join(BENCH_DIR, "results")) await refreshReadme(markdown);
+    if (outDir === join(BENCH_DIR, "results")) await refreshReadme(await latestAcrossDays(outDir));
     process.stdout.write(`${markdown}\n`);
     return 0;
   }
@@ -183,7 +203,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await writeFile(jsonPath, `${JSON.stringify(file, null, 2)}\n`);
     const markdown = markdownReport(file);
     await writeFile(join(outDir, `${date}.md`), markdown);
-    if (outDir === join(BENCH_DIR, "results")) await refreshReadme(markdown);
+    if (outDir === join(BENCH_DIR, "results")) await refreshReadme(await latestAcrossDays(outDir));
     log(`${bench.name}: done; results in ${jsonPath}`);
   }
   process.stdout.write(`${markdownReport(file)}\n`);
