@@ -127,7 +127,9 @@ export async function latestAcrossDays(dir: string): Promise<string> {
   const parts = ["# the newest run of each benchmark", ""];
   for (const [name, { date, run }] of [...latest].sort(([a], [b]) => a.localeCompare(b))) {
     const one = markdownReport({ date, benchmarks: { [name]: run } });
-    parts.push(one.replace(/^# .*\n\n/, "").replace(/^## (.*)$/m, `## $1 (${date}, bench/results/${date}.md)`));
+    parts.push(
+      one.replace(/^# .*\n\n/, "").replace(/^## (.*)$/m, `## $1 (${date}, bench/results/${date}.md)`),
+    );
   }
   return parts.join("\n");
 }
