@@ -307,7 +307,8 @@ export class GrpcHttp2Client {
         abort(
           err instanceof GrpcCallError
             ? { code: err.code, details: err.details }
-            : { code: GrpcStatus.INTERNAL, details: (err as Error).message },
+            : // The handler threw: end this call (the caller reconnects) rather than the process.
+              { code: GrpcStatus.INTERNAL, details: `handling a message failed: ${(err as Error).message}` },
         );
       }
     });

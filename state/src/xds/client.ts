@@ -292,7 +292,8 @@ export class DeltaXdsClient extends EventEmitter<XdsClientEvents> {
     };
     const call: GrpcBidiStream = this.#client.openBidi(DELTA_ADS_PATH, metadata, {
       onMessage: (bytes) => {
-        if (ended) return;
+        // A message still in flight when the stream ended or the client closed is not applied.
+        if (ended || this.#closed) return;
         let res: DeltaDiscoveryResponse;
         try {
           res = fromBinary(DeltaDiscoveryResponseSchema, bytes);
