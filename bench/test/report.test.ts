@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { latestAcrossDays } from "../src/run.js";
+import { latestAcrossDays } from "../src/report.js";
 
 const machine = {
   cpus: 2,
