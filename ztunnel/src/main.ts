@@ -4,12 +4,15 @@
 // GOAWAY, running connections have WEFT_DRAIN_TIMEOUT to finish; the eBPF pins stay, so pods stay
 // captured (fail closed) until the next ztunnel re-adopts them.
 import { readFileSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
 import { createLogger, onSignal } from "@weft/core";
 import { readDnsProxyConfig, readZtunnelConfig } from "./config.js";
 import { IdentityManager, createCaIssuer } from "./identity/index.js";
 import { startZtunnel } from "./ztunnel.js";
 
 const config = readZtunnelConfig();
+// Before the data path allocates anything; Node refuses this V8 flag in NODE_OPTIONS.
+if (config.gcCountsExternalMemory) setFlagsFromString("--external-memory-accounted-in-global-limit");
 // Batched: the access log writes a line per connection.
 const logger = createLogger({ name: "weft-ztunnel", level: config.logLevel, batched: true }).child({
   node: config.nodeName,
