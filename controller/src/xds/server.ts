@@ -12,6 +12,7 @@ import {
   AdsService,
   PreEncoded,
   encodeDeltaResponse,
+  grpcStatusName,
   rejectedNames,
   type AdsHandlers,
   type DeltaDiscoveryRequest,
@@ -464,7 +465,7 @@ export class DeltaXdsServer {
 
   #end(client: ClientStream, code: grpc.status, details: string): void {
     if (client.closed) return;
-    this.#drop(client, `${grpc.status[code]}: ${details}`);
+    this.#drop(client, `${grpcStatusName(code)}: ${details}`);
     client.call.emit("error", { code, details });
   }
 

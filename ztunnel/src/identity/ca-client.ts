@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { CaClient, IstioCertificateRequestSchema } from "@weft/api";
+import { CaClient, IstioCertificateRequestSchema, grpcStatusName } from "@weft/api";
 import { weftError, type Logger, type WeftError } from "@weft/core";
 import { DEFAULT_CONTROLLER_NAME } from "@weft/state";
 import { certificateBlocks, inspectIssuedChain } from "./chain.js";
@@ -64,7 +64,7 @@ const RETRYABLE = new Set<grpc.status>([
  * `details.retryable` says whether trying again without changing anything can help.
  */
 export function caCallError(err: grpc.ServiceError, identity: string, address: string): WeftError {
-  const status = grpc.status[err.code] ?? String(err.code);
+  const status = grpcStatusName(err.code);
   const details = {
     identity,
     address,
