@@ -181,13 +181,16 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
       const p = await w.spawnOnNode(
         "node-a",
         "tcpdump",
-        ["-i", iface, "-U", "-n", "-s", "0", "-w", file, "tcp"],
+        // Immediate mode: without it TPACKET_V3 hands packets over only when a ring block fills or
+        // its 1 s timer retires it, and a SIGTERM before that loses them (CI once saw an empty file).
+        ["-i", iface, "--immediate-mode", "-U", "-n", "-s", "0", "-w", file, "tcp"],
         {
           name: `tcpdump-${iface}`,
         },
       );
       // tcpdump says "listening on" on stderr once the capture runs.
-      for (let i = 0; i < 100 && !(await p.logs()).stderr.includes("listening on"); i++) await sleep(50);
+      for (let i = 0; i < 200 && !(await p.logs()).stderr.includes("listening on"); i++) await sleep(50);
+      assert.ok((await p.logs()).stderr.includes("listening on"), `tcpdump on ${iface} never started`);
       return p;
     };
     const uplink = await capture(w.node("node-a").uplink, pcapUplink);
@@ -207,17 +210,23 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
     ]);
     assert.equal(across.ok, true);
     assert.equal(same.ok, true);
-    await sleep(500);
+    // Both runs sent 66 kB or more through each capture point; wait (bounded) until it is on disk.
+    const files = [pcapUplink, pcapBridge];
+    for (let i = 0; i < 100; i++) {
+      const sizes = await Promise.all(files.map(async (f) => (await readFile(f)).length));
+      if (sizes.every((n) => n > 66_000)) break;
+      await sleep(50);
+    }
     await uplink.stop(2000);
     await bridge.stop(2000);
-    for (const [where, file] of [
-      ["node uplink (across nodes)", pcapUplink],
-      ["node bridge (same node)", pcapBridge],
+    for (const [where, file, proc] of [
+      ["node uplink (across nodes)", pcapUplink, uplink],
+      ["node bridge (same node)", pcapBridge, bridge],
     ] as const) {
       const bytes = await readFile(file);
       assert.ok(
         bytes.length > 66_000,
-        `${where}: the capture holds the tunnelled traffic (${bytes.length} bytes)`,
+        `${where}: the capture holds the tunnelled traffic (${bytes.length} bytes); tcpdump said: ${(await proc.logs()).stderr}`,
       );
       assert.equal(bytes.includes(Buffer.from(marker)), false, `${where}: plaintext marker seen on the wire`);
       // TLS 1.3 application data records: content type 23, legacy version 3.3.
