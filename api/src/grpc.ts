@@ -10,6 +10,11 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 type Req<M> = M extends { input: infer I extends DescMessage } ? MessageShape<I> : never;
 type Res<M> = M extends { output: infer O extends DescMessage } ? MessageShape<O> : never;
 
+// Symbol.for: the same symbol in every copy of this module, so a PreEncoded made by one copy of
+// @weft/api (a second install in a nested node_modules, or a bundle) is still recognised by the
+// serializers of another, where `instanceof` would fail and the bytes would be handed to toBinary.
+const PRE_ENCODED: unique symbol = Symbol.for("weft.api.PreEncoded") as never;
+
 /**
  * A message already in its wire encoding, written to a grpc-js stream as it is: the serializers
  * below pass its bytes through instead of encoding. For hot paths that send the same bytes many
@@ -18,7 +23,19 @@ type Res<M> = M extends { output: infer O extends DescMessage } ? MessageShape<O
  */
 export class PreEncoded<M = Message> {
   declare readonly message?: M;
+  /** A brand in the global symbol registry, not `instanceof`: see isPreEncoded. */
+  readonly [PRE_ENCODED] = true;
   constructor(readonly bytes: Uint8Array) {}
+}
+
+/** True for a PreEncoded from any copy of this module. */
+export function isPreEncoded(value: unknown): value is PreEncoded {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as { [PRE_ENCODED]?: unknown })[PRE_ENCODED] === true &&
+    (value as { bytes?: unknown }).bytes instanceof Uint8Array
+  );
 }
 
 /** What a stream accepts for a message: the message, or its encoding. */
@@ -43,7 +60,7 @@ export type GrpcHandlers<S extends GenServiceMethods> = { [K in keyof S]: GrpcHa
 
 function serializer<D extends DescMessage>(schema: D): grpc.serialize<Encodable<MessageShape<D>>> {
   return (message) => {
-    const bytes = message instanceof PreEncoded ? message.bytes : toBinary(schema, message);
+    const bytes = isPreEncoded(message) ? message.bytes : toBinary(schema, message);
     // Wrap, don't copy: grpc-js only needs a Buffer view of the encoded bytes.
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };

@@ -68,7 +68,7 @@ export type { TrafficPolicy } from "./gen/weft/v1alpha1/traffic_policy_pb.gen.js
 export { L7AuthorizationSchema } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
 export type { L7Authorization } from "./gen/weft/v1alpha1/authorization_pb.gen.js";
 export { AggregatedDiscoveryService, IstioCertificateService };
-export { PreEncoded, grpcServiceDefinition } from "./grpc.js";
+export { PreEncoded, grpcServiceDefinition, isPreEncoded } from "./grpc.js";
 export { encodeDeltaAck, encodeDeltaResponse } from "./xds-wire.js";
 export type { DeltaResponseParts } from "./xds-wire.js";
 export { NACK_CODE_INVALID_ARGUMENT, NACK_REJECTED_FIELD, encodeNackDetail, rejectedNames } from "./nack.js";

@@ -9,6 +9,7 @@ import {
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
   PreEncoded,
+  isPreEncoded,
   ResourceSchema,
   TYPE_URL,
   WorkloadSchema,
@@ -119,5 +120,18 @@ void describe("grpc-js serializers", () => {
       (definition.requestSerialize as (m: unknown) => Buffer)(ack),
     );
     assert.equal(request.responseNonce, "7");
+  });
+
+  void it("recognise a PreEncoded made by another copy of @weft/api (brand, not instanceof)", () => {
+    const bytes = encodeDeltaAck(TYPE_URL.Address, "9");
+    // What a second copy of the module would construct: same registered brand, another class.
+    const foreign = { [Symbol.for("weft.api.PreEncoded")]: true, bytes };
+    assert.equal(foreign instanceof PreEncoded, false);
+    assert.equal(isPreEncoded(foreign), true);
+    const serialize = definition.requestSerialize as (m: unknown) => Buffer;
+    assert.equal(definition.requestDeserialize(serialize(foreign)).responseNonce, "9");
+    // A message is not mistaken for one, even with a `bytes` field.
+    assert.equal(isPreEncoded({ bytes }), false);
+    assert.equal(isPreEncoded(null), false);
   });
 });
