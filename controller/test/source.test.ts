@@ -7,6 +7,7 @@ import {
   FileSource,
   formatProblem,
   loadConfigDir,
+  ParseCache,
   type ConfigProblem,
   type ConfigSnapshot,
 } from "../src/source/index.js";
@@ -285,5 +286,45 @@ void test("a reload hands unchanged objects over as the same objects (the increm
     } finally {
       await source.close();
     }
+  });
+});
+
+void test("a reload parses only the files whose text changed, and forgets deleted ones", async () => {
+  await withDir(async (dir) => {
+    const pod = (name: string, ip: string): string =>
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: demo}\nspec: {containers: [{name: c}]}\nstatus: {podIP: ${ip}}\n`;
+    await writeFile(join(dir, "ns.yaml"), NS);
+    await writeFile(join(dir, "a.yaml"), pod("a", "10.0.0.1"));
+    await writeFile(join(dir, "b.yaml"), pod("b", "10.0.0.2"));
+    const cache = new ParseCache();
+    const first = await loadConfigDir(dir, cache);
+    assert.deepEqual([cache.parsed, cache.reused], [3, 0]);
+
+    // Same texts: nothing is parsed, and the objects are the very same ones.
+    const again = await loadConfigDir(dir, cache);
+    assert.deepEqual([cache.parsed, cache.reused], [3, 3]);
+    assert.deepEqual(again.objects, first.objects);
+    again.objects.forEach((o, i) => assert.equal(o, first.objects[i]));
+
+    // One file edited: only it is parsed; an error in it is still reported from the cache's copy.
+    await writeFile(join(dir, "b.yaml"), pod("b", "not-an-ip"));
+    const broken = await loadConfigDir(dir, cache);
+    assert.deepEqual([cache.parsed, cache.reused], [4, 5]);
+    assert.equal(broken.errors.length, 1, JSON.stringify(broken.errors));
+    const brokenAgain = await loadConfigDir(dir, cache);
+    assert.deepEqual(brokenAgain.errors, broken.errors, "an unchanged invalid file stays invalid");
+
+    // A deleted file's objects are gone, and a file re-created with the old text is parsed anew.
+    await rm(join(dir, "b.yaml"));
+    const without = await loadConfigDir(dir, cache);
+    assert.deepEqual(
+      without.objects.map((o) => o.metadata.name),
+      ["demo", "a"],
+    );
+    await writeFile(join(dir, "b.yaml"), pod("b", "10.0.0.2"));
+    const parsedBefore = cache.parsed;
+    const back = await loadConfigDir(dir, cache);
+    assert.equal(cache.parsed, parsedBefore + 1);
+    assert.deepEqual(back.objects, first.objects);
   });
 });

@@ -6,6 +6,7 @@ import { watch, type FSWatcher } from "node:fs";
 import {
   loadConfigDir,
   formatProblem,
+  ParseCache,
   type ConfigProblem,
   type LoadResult,
   type SourceLocation,
@@ -48,7 +49,20 @@ export interface FileSourceOptions {
 export type SnapshotListener = (snapshot: ConfigSnapshot) => void;
 export type InvalidListener = (errors: readonly ConfigProblem[], result: LoadResult) => void;
 
-function canonicalJson(value: unknown): string {
+// Objects are immutable once loaded, and the parse cache hands an unchanged file's objects over
+// again as the same objects: their canonical JSON is computed once, not on every reload.
+const canonicalJsonOf = new WeakMap<object, string>();
+
+function canonicalJson(value: object): string {
+  let json = canonicalJsonOf.get(value);
+  if (json === undefined) {
+    json = sortedJson(value);
+    canonicalJsonOf.set(value, json);
+  }
+  return json;
+}
+
+function sortedJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v !== null && typeof v === "object" && !Array.isArray(v)
       ? Object.fromEntries(
@@ -64,8 +78,9 @@ export function hashObjects(objects: readonly K8sObject[]): string {
 
 /**
  * The snapshot's hash, and its objects with every object equal to one of `previous` (by canonical
- * JSON) replaced by that same JavaScript object. A reload re-parses every file; handing unchanged
- * objects over unchanged lets the incremental translator see that only one pod changed.
+ * JSON) replaced by that same JavaScript object. A reload re-parses every changed file, and an
+ * edited file may still hold mostly unchanged objects; handing those over unchanged lets the
+ * incremental translator see that only one pod changed.
  */
 export function internObjects(
   previous: ReadonlyMap<string, K8sObject>,
@@ -91,6 +106,7 @@ export class FileSource {
   readonly #logger: SourceLogger | undefined;
   /** The current snapshot's objects by canonical JSON (internObjects). */
   #interned: ReadonlyMap<string, K8sObject> = new Map();
+  readonly #parseCache = new ParseCache();
   readonly #snapshotListeners = new Set<SnapshotListener>();
   readonly #invalidListeners = new Set<InvalidListener>();
   #current: ConfigSnapshot | undefined;
@@ -191,7 +207,7 @@ export class FileSource {
   }
 
   async #loadOnce(): Promise<void> {
-    const result = await loadConfigDir(this.#dir);
+    const result = await loadConfigDir(this.#dir, this.#parseCache);
     if (this.#closed) return;
     for (const w of result.warnings) this.#logger?.warn({ problem: w }, formatProblem(w));
     if (result.errors.length > 0) {

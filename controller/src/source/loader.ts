@@ -108,11 +108,46 @@ interface Collected {
   at: SourceLocation;
 }
 
+/** One file's validated objects and problems. */
+export interface ParsedFile {
+  readonly objects: readonly Collected[];
+  readonly errors: readonly ConfigProblem[];
+  readonly warnings: readonly ConfigProblem[];
+}
+
+/**
+ * The parsed files of the last load, by path, with the text each was parsed from. A reload still
+ * reads every file (cheap, and immune to coarse mtimes and to editors that keep the mtime), but
+ * parses and validates only those whose text changed: YAML parsing is most of a reload's cost, and
+ * a directory of thousands of objects usually changes one file at a time. Objects of an unchanged
+ * file come back as the same JavaScript objects, which the source's interning then finds at once.
+ */
+export class ParseCache {
+  readonly #files = new Map<string, { text: string; parsed: ParsedFile }>();
+  /** Files parsed / reused, since the cache was made (tests and debugging). */
+  parsed = 0;
+  reused = 0;
+
+  parse(file: string, text: string): ParsedFile {
+    const hit = this.#files.get(file);
+    if (hit !== undefined && hit.text === text) {
+      this.reused++;
+      return hit.parsed;
+    }
+    this.parsed++;
+    const parsed = parseConfigText(file, text);
+    this.#files.set(file, { text, parsed });
+    return parsed;
+  }
+
+  /** Forgets files not in `seen` (deleted or renamed since). */
+  retain(seen: ReadonlySet<string>): void {
+    for (const file of this.#files.keys()) if (!seen.has(file)) this.#files.delete(file);
+  }
+}
+
 /** Parses one file's text into validated objects and problems. */
-export function parseConfigText(
-  file: string,
-  text: string,
-): { objects: Collected[]; errors: ConfigProblem[]; warnings: ConfigProblem[] } {
+export function parseConfigText(file: string, text: string): ParsedFile {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   const objects: Collected[] = [];
@@ -202,7 +237,7 @@ function describe(value: unknown): string | undefined {
  * kind, and reports duplicates across or within files. Unknown kinds are warnings (skipped).
  * Never throws for content problems; an unreadable directory is reported as an error too.
  */
-export async function loadConfigDir(dir: string): Promise<LoadResult> {
+export async function loadConfigDir(dir: string, cache?: ParseCache): Promise<LoadResult> {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   let files: string[];
@@ -227,8 +262,10 @@ export async function loadConfigDir(dir: string): Promise<LoadResult> {
     };
   }
   const byKey = new Map<string, Collected>();
+  const seen = new Set<string>();
   for (const rel of files) {
     const file = join(dir, rel);
+    seen.add(file);
     let text: string;
     try {
       text = await readFile(file, "utf8");
@@ -245,7 +282,7 @@ export async function loadConfigDir(dir: string): Promise<LoadResult> {
       });
       continue;
     }
-    const parsed = parseConfigText(file, text);
+    const parsed = cache !== undefined ? cache.parse(file, text) : parseConfigText(file, text);
     errors.push(...parsed.errors);
     warnings.push(...parsed.warnings);
     for (const c of parsed.objects) {
@@ -263,6 +300,7 @@ export async function loadConfigDir(dir: string): Promise<LoadResult> {
       byKey.set(key, c);
     }
   }
+  cache?.retain(seen);
   const meshConfigs = [...byKey.values()].filter((c) => c.object.kind === "WeftMeshConfig");
   if (meshConfigs.length > 1) {
     for (const c of meshConfigs.slice(1)) {
