@@ -59,6 +59,28 @@ export function istioLabels(r: ConnectionRecord): Labels {
   };
 }
 
+/**
+ * The totals of one Istio label set. The hot path adds to plain numbers here, and prom-client sees
+ * them only at scrape time: prom-client re-hashes and validates all 19 labels on every inc(), which
+ * for four counters cost ~17 µs per connection (about 3 % of a ztunnel's CPU in a connect/close
+ * loop), against ~3 µs for one key join and a Map lookup per event.
+ */
+interface TcpSeries {
+  readonly labels: Labels;
+  opened: number;
+  closed: number;
+  sent: number;
+  received: number;
+}
+
+function seriesKey(labels: Labels): string {
+  let key = "";
+  for (const name of ISTIO_TCP_LABELS) key += labels[name] + "\u0001";
+  return key;
+}
+
+type TcpTotal = "opened" | "closed" | "sent" | "received";
+
 /** Live state the weft_* gauges read at scrape time (nothing is copied on the hot path). */
 export interface ZtunnelInternals {
   readonly pool: () => { connections: number; streams: number };
@@ -81,6 +103,9 @@ export class ZtunnelMetrics implements ConnectionObserver {
   readonly authorizations: Counter<"decision" | "reason" | "transport">;
   /** Connections being proxied now (the gauge's total, for the drain loop). */
   active = 0;
+  /** Inbound/outbound halves of `active`, read by the gauge at scrape time. */
+  readonly #activeBy = { inbound: 0, outbound: 0 };
+  readonly #series = new Map<string, TcpSeries>();
   readonly #log: Logger;
 
   constructor(log: Logger, registry: Registry = createRegistry({ collectDefault: true })) {
@@ -88,35 +113,52 @@ export class ZtunnelMetrics implements ConnectionObserver {
     this.#log = log;
     const registers = [registry];
     const labelNames = [...ISTIO_TCP_LABELS];
+    const series = this.#series;
+    // Each counter copies its total out of the series when scraped. A series shows in a counter
+    // from its first non-zero total on, as it did when the counter was incremented directly.
+    const totals = (total: TcpTotal) =>
+      function collect(this: Counter<IstioTcpLabel>): void {
+        this.reset();
+        for (const s of series.values()) if (s[total] > 0) this.inc(s.labels, s[total]);
+      };
     this.opened = new Counter({
       name: "istio_tcp_connections_opened_total",
       help: "TCP connections opened (Istio standard metric).",
       labelNames,
       registers,
+      collect: totals("opened"),
     });
     this.closed = new Counter({
       name: "istio_tcp_connections_closed_total",
       help: "TCP connections closed (Istio standard metric).",
       labelNames,
       registers,
+      collect: totals("closed"),
     });
     this.sentBytes = new Counter({
       name: "istio_tcp_sent_bytes_total",
       help: "Bytes sent during the response (server to client) of TCP connections (Istio standard metric).",
       labelNames,
       registers,
+      collect: totals("sent"),
     });
     this.receivedBytes = new Counter({
       name: "istio_tcp_received_bytes_total",
       help: "Bytes received during the request (client to server) of TCP connections (Istio standard metric).",
       labelNames,
       registers,
+      collect: totals("received"),
     });
+    const activeBy = this.#activeBy;
     this.activeConnections = new Gauge({
       name: "weft_ztunnel_active_connections",
       help: "Connections being proxied now, by direction.",
       labelNames: ["direction"],
       registers,
+      collect() {
+        this.set({ direction: "inbound" }, activeBy.inbound);
+        this.set({ direction: "outbound" }, activeBy.outbound);
+      },
     });
     this.refused = new Counter({
       name: "weft_ztunnel_connections_refused_total",
@@ -221,20 +263,32 @@ export class ZtunnelMetrics implements ConnectionObserver {
     });
   }
 
+  /** The series of `r`'s labels now (response flags may change between open and close). */
+  #seriesOf(r: ConnectionRecord): TcpSeries {
+    const labels = istioLabels(r);
+    const key = seriesKey(labels);
+    let s = this.#series.get(key);
+    if (s === undefined) {
+      s = { labels, opened: 0, closed: 0, sent: 0, received: 0 };
+      this.#series.set(key, s);
+    }
+    return s;
+  }
+
   onOpen(r: ConnectionRecord): void {
-    this.opened.inc(istioLabels(r));
-    this.activeConnections.inc({ direction: r.direction });
+    this.#seriesOf(r).opened++;
+    this.#activeBy[r.direction]++;
     this.active++;
   }
 
   onClose(r: ConnectionRecord): void {
-    const labels = istioLabels(r);
     if (r.opened) {
-      this.closed.inc(labels);
-      this.activeConnections.dec({ direction: r.direction });
+      const s = this.#seriesOf(r);
+      s.closed++;
+      s.sent += r.bytesFromServer;
+      s.received += r.bytesFromClient;
+      this.#activeBy[r.direction]--;
       this.active--;
-      if (r.bytesFromServer > 0) this.sentBytes.inc(labels, r.bytesFromServer);
-      if (r.bytesFromClient > 0) this.receivedBytes.inc(labels, r.bytesFromClient);
     } else {
       this.refused.inc({ direction: r.direction, response_flags: r.responseFlags });
     }
