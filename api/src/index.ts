@@ -1,27 +1,21 @@
 // @weft/api: the wire schemas every weft component speaks (DESIGN §5, §6), generated from
 // api/proto by `npm run gen`, plus the small helpers everyone needs around them: xDS type URLs,
-// Any packing and grpc-js service definitions.
+// Any packing, grpc-js service definitions (types only: loading this module does not load
+// grpc-js, so the data plane, which speaks gRPC through grpc-http2.ts, never does) and the lean
+// gRPC client. grpc-js client constructors are in "@weft/api/grpc-js".
 //
 // Upstream packages are exported as namespaces named after the proto package, because their
 // message names collide (istio.workload.Address vs istio.security.Address, two Localities, ...):
 //   workload.Workload, workload.WorkloadSchema, security.Authorization, xds.DeltaDiscoveryRequest,
 //   ca.IstioCertificateRequest, core.Node, rpc.Status, weft.HttpRoute
 // The most used schemas are also exported flat under unambiguous names.
-import * as grpc from "@grpc/grpc-js";
 import { anyPack, anyUnpack } from "@bufbuild/protobuf/wkt";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { AggregatedDiscoveryService } from "./gen/envoy/service/discovery/v3/ads_pb.gen.js";
-import type {
-  DeltaDiscoveryRequest,
-  DeltaDiscoveryResponse,
-  DiscoveryRequest,
-  DiscoveryResponse,
-} from "./gen/envoy/service/discovery/v3/discovery_pb.gen.js";
 import { IstioCertificateService } from "./gen/istio/v1/auth/ca_pb.gen.js";
-import type { IstioCertificateRequest, IstioCertificateResponse } from "./gen/istio/v1/auth/ca_pb.gen.js";
 import { grpcServiceDefinition } from "./grpc.js";
-import type { Encodable, GrpcHandlers } from "./grpc.js";
+import type { GrpcHandlers } from "./grpc.js";
 
 export * as workload from "./gen/istio/workload/workload_pb.gen.js";
 export * as security from "./gen/istio/security/authorization_pb.gen.js";
@@ -122,6 +116,8 @@ export type CaHandlers = GrpcHandlers<(typeof IstioCertificateService)["method"]
 
 /** The delta ADS rpc's HTTP/2 path, for clients on the lean transport (grpc-http2.ts). */
 export const DELTA_ADS_PATH: string = AdsService.deltaAggregatedResources.path;
+/** The CA's CreateCertificate rpc's HTTP/2 path, for clients on the lean transport. */
+export const CREATE_CERTIFICATE_PATH: string = CaService.createCertificate.path;
 export {
   GrpcCallError,
   GrpcDeframer,
@@ -131,48 +127,10 @@ export {
   grpcCodeForHttpStatus,
   grpcStatusName,
   type GrpcBidiStream,
+  type GrpcCallOptions,
   type GrpcCallStatus,
+  type GrpcStatusCode,
   type GrpcHttp2ClientOptions,
   type GrpcHttp2Credentials,
   type GrpcStreamHandlers,
 } from "./grpc-http2.js";
-
-/** Typed ADS client, e.g. `new AdsClient("127.0.0.1:15012", creds).deltaAggregatedResources()`. */
-export interface AdsClient extends grpc.Client {
-  deltaAggregatedResources(
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientDuplexStream<Encodable<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>;
-  streamAggregatedResources(
-    metadata?: grpc.Metadata,
-    options?: grpc.CallOptions,
-  ): grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-}
-export type GrpcClientConstructor<C> = new (
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  options?: grpc.ClientOptions,
-) => C;
-export const AdsClient = grpc.makeGenericClientConstructor(
-  AdsService,
-  "AggregatedDiscoveryService",
-) as unknown as GrpcClientConstructor<AdsClient>;
-
-/** Typed CA client (callback style, as grpc-js generates). */
-export interface CaClient extends grpc.Client {
-  createCertificate(
-    request: IstioCertificateRequest,
-    metadata: grpc.Metadata,
-    options: grpc.CallOptions,
-    callback: grpc.requestCallback<IstioCertificateResponse>,
-  ): grpc.ClientUnaryCall;
-  createCertificate(
-    request: IstioCertificateRequest,
-    metadata: grpc.Metadata,
-    callback: grpc.requestCallback<IstioCertificateResponse>,
-  ): grpc.ClientUnaryCall;
-}
-export const CaClient = grpc.makeGenericClientConstructor(
-  CaService,
-  "IstioCertificateService",
-) as unknown as GrpcClientConstructor<CaClient>;

@@ -9,6 +9,8 @@ import * as grpc from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AdsService,
+  CREATE_CERTIFICATE_PATH,
+  CaService,
   DELTA_ADS_PATH,
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
@@ -17,8 +19,12 @@ import {
   GrpcHttp2Client,
   GrpcStatus,
   frameGrpcMessage,
+  IstioCertificateRequestSchema,
+  IstioCertificateResponseSchema,
   grpcCodeForHttpStatus,
+  grpcStatusName,
   type AdsHandlers,
+  type CaHandlers,
   type DeltaDiscoveryRequest,
   type GrpcCallStatus,
 } from "@weft/api";
@@ -364,7 +370,7 @@ void describe("GrpcHttp2Client against servers that misbehave", () => {
     },
   ];
   for (const c of cases) {
-    void it(`${c.name} ends the call ${GrpcStatus[c.code]}`, async () => {
+    void it(`${c.name} ends the call ${grpcStatusName(c.code)}`, async () => {
       behaviour = c.behaviour;
       const client = insecure(address);
       try {
@@ -413,5 +419,111 @@ void describe("GrpcHttp2Client against servers that misbehave", () => {
     const client = insecure(address);
     client.close();
     assert.equal((await call(client).ended).code, GrpcStatus.CANCELLED);
+  });
+});
+
+void describe("GrpcStatus", () => {
+  void it("is gRPC's code table, the same as grpc-js's", () => {
+    const theirs = Object.entries(grpc.status).filter(([, v]) => typeof v === "number");
+    assert.deepEqual(Object.entries(GrpcStatus), theirs);
+    assert.equal(grpcStatusName(GrpcStatus.UNAVAILABLE), "UNAVAILABLE");
+    assert.equal(grpcStatusName(99), "99");
+  });
+});
+
+void describe("GrpcHttp2Client.unary against grpc-js's server", () => {
+  const server = new grpc.Server();
+  let address = "";
+  const seen: { authorization?: string; timeout?: string; csr: string }[] = [];
+
+  before(async () => {
+    const ca: CaHandlers = {
+      createCertificate(c, callback) {
+        seen.push({
+          authorization: c.metadata.get("authorization")[0] as string | undefined,
+          timeout: c.getDeadline() === Infinity ? undefined : "set",
+          csr: c.request.csr,
+        });
+        if (c.request.csr === "refuse") {
+          callback({ code: grpc.status.PERMISSION_DENIED, details: "not on this node" });
+        } else if (c.request.csr === "hang") {
+          // Never answers: the caller's deadline ends the call.
+        } else {
+          callback(
+            null,
+            create(IstioCertificateResponseSchema, { certChain: [`leaf for ${c.request.csr}`, "root"] }),
+          );
+        }
+      },
+    };
+    server.addService(CaService, ca);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    );
+    address = `127.0.0.1:${port}`;
+  });
+  after(() => server.forceShutdown());
+
+  const csr = (text: string): Uint8Array =>
+    toBinary(IstioCertificateRequestSchema, create(IstioCertificateRequestSchema, { csr: text }));
+
+  void it("sends one request with metadata and a deadline, and resolves with the one answer", async () => {
+    const client = insecure(address);
+    try {
+      const bytes = await client.unary(CREATE_CERTIFICATE_PATH, { authorization: "Bearer t" }, csr("web"), {
+        timeoutMs: 5000,
+      });
+      assert.deepEqual(fromBinary(IstioCertificateResponseSchema, bytes).certChain, ["leaf for web", "root"]);
+      assert.deepEqual(seen.at(-1), { authorization: "Bearer t", timeout: "set", csr: "web" });
+    } finally {
+      client.close();
+    }
+  });
+
+  void it("rejects with the server's status, and with DEADLINE_EXCEEDED when no answer comes in time", async () => {
+    const client = insecure(address);
+    try {
+      await assert.rejects(
+        client.unary(CREATE_CERTIFICATE_PATH, {}, csr("refuse")),
+        (e: unknown) =>
+          e instanceof GrpcCallError &&
+          e.code === GrpcStatus.PERMISSION_DENIED &&
+          e.details === "not on this node",
+      );
+      await assert.rejects(
+        client.unary(CREATE_CERTIFICATE_PATH, {}, csr("hang"), { timeoutMs: 200 }),
+        (e: unknown) => e instanceof GrpcCallError && e.code === GrpcStatus.DEADLINE_EXCEEDED,
+      );
+      // The connection is still good for the next call.
+      const bytes = await client.unary(CREATE_CERTIFICATE_PATH, {}, csr("again"));
+      assert.equal(fromBinary(IstioCertificateResponseSchema, bytes).certChain[0], "leaf for again");
+    } finally {
+      client.close();
+    }
+  });
+
+  void it("an OK status with no message is INTERNAL, not an empty answer", async () => {
+    // A raw HTTP/2 server that answers a unary call with headers and OK trailers only.
+    const raw = http2.createServer();
+    raw.on("stream", (s) => {
+      s.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      s.on("wantTrailers", () => s.sendTrailers({ "grpc-status": "0" }));
+      s.resume();
+      s.on("end", () => s.end());
+    });
+    await new Promise<void>((r) => raw.listen(0, "127.0.0.1", r));
+    const client = insecure(`127.0.0.1:${(raw.address() as net.AddressInfo).port}`);
+    try {
+      await assert.rejects(
+        client.unary(CREATE_CERTIFICATE_PATH, {}, csr("web")),
+        (e: unknown) =>
+          e instanceof GrpcCallError && e.code === GrpcStatus.INTERNAL && /no message/.test(e.details),
+      );
+    } finally {
+      client.close();
+      raw.close();
+    }
   });
 });

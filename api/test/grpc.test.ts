@@ -6,9 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
   AddressSchema,
-  AdsClient,
   AdsService,
-  CaClient,
   CaService,
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
@@ -19,6 +17,7 @@ import {
   packAny,
   unpackAny,
 } from "@weft/api";
+import { AdsClient, CaClient } from "@weft/api/grpc-js";
 import type {
   AdsHandlers,
   CaHandlers,

@@ -5,9 +5,17 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import { create } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
-import { CaClient, IstioCertificateRequestSchema, grpcStatusName } from "@weft/api";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  CREATE_CERTIFICATE_PATH,
+  GrpcCallError,
+  GrpcHttp2Client,
+  GrpcStatus,
+  IstioCertificateRequestSchema,
+  IstioCertificateResponseSchema,
+  grpcStatusName,
+  type GrpcCallStatus,
+} from "@weft/api";
 import { weftError, type Logger, type WeftError } from "@weft/core";
 import { DEFAULT_CONTROLLER_NAME } from "@weft/state";
 import { certificateBlocks, inspectIssuedChain } from "./chain.js";
@@ -45,25 +53,26 @@ export interface CaIssuerOptions {
   /** Deadline of one call; default 10 s. */
   readonly timeoutMs?: number;
   readonly logger?: Pick<Logger, "debug" | "warn">;
-  /** Extra grpc-js channel options (tests). */
-  readonly channelOptions?: grpc.ChannelOptions;
 }
 
 /** gRPC statuses after which the same request may well succeed: the CA or the path to it is down. */
-const RETRYABLE = new Set<grpc.status>([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.RESOURCE_EXHAUSTED,
-  grpc.status.ABORTED,
-  grpc.status.CANCELLED,
+const RETRYABLE = new Set<number>([
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.RESOURCE_EXHAUSTED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.CANCELLED,
 ]);
+
+/** A certificate chain is a few KiB; anything near this is not an answer from a CA. */
+const MAX_CA_RESPONSE_BYTES = 4 << 20;
 
 /**
  * The WeftError for a failed CreateCertificate call: its code says whose problem it is (token,
  * placement, CSR, CA availability), its message carries the CA's own explanation, and
  * `details.retryable` says whether trying again without changing anything can help.
  */
-export function caCallError(err: grpc.ServiceError, identity: string, address: string): WeftError {
+export function caCallError(err: GrpcCallStatus, identity: string, address: string): WeftError {
   const status = grpcStatusName(err.code);
   const details = {
     identity,
@@ -74,7 +83,7 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
   };
   const said = err.details === "" ? "" : `: ${err.details}`;
   const code = err.code;
-  if (code === grpc.status.UNAUTHENTICATED) {
+  if (code === GrpcStatus.UNAUTHENTICATED) {
     return weftError(
       "WEFT_E_CA_UNAUTHENTICATED",
       `the CA at ${address} did not accept this agent's token when asked for ${identity}${said}`,
@@ -84,7 +93,7 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
       },
     );
   }
-  if (code === grpc.status.PERMISSION_DENIED) {
+  if (code === GrpcStatus.PERMISSION_DENIED) {
     return weftError(
       "WEFT_E_CA_PERMISSION_DENIED",
       `the CA at ${address} refused to issue ${identity} to this node agent${said}`,
@@ -94,7 +103,7 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
       },
     );
   }
-  if (code === grpc.status.INVALID_ARGUMENT) {
+  if (code === GrpcStatus.INVALID_ARGUMENT) {
     return weftError(
       "WEFT_E_CA_BAD_CSR",
       `the CA at ${address} refused the request for ${identity} as malformed${said}`,
@@ -102,7 +111,7 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
       { fix: "this is a bug in the agent's CSR or request: report it with this message" },
     );
   }
-  if (code === grpc.status.UNIMPLEMENTED) {
+  if (code === GrpcStatus.UNIMPLEMENTED) {
     return weftError(
       "WEFT_E_PROTOCOL",
       `${address} does not serve istio.v1.auth.IstioCertificateService${said}`,
@@ -112,7 +121,7 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
   }
   if (RETRYABLE.has(code)) {
     return weftError(
-      code === grpc.status.DEADLINE_EXCEEDED ? "WEFT_E_TIMEOUT" : "WEFT_E_UNAVAILABLE",
+      code === GrpcStatus.DEADLINE_EXCEEDED ? "WEFT_E_TIMEOUT" : "WEFT_E_UNAVAILABLE",
       `the CA at ${address} is not reachable or not answering (${status}${said})`,
       details,
       {
@@ -128,21 +137,19 @@ export function caCallError(err: grpc.ServiceError, identity: string, address: s
   );
 }
 
-/** A CertificateIssuer over one gRPC/TLS channel to the CA. */
+/** A CertificateIssuer over one gRPC/TLS connection to the CA (the lean client of @weft/api). */
 export function createCaIssuer(opts: CaIssuerOptions): CertificateIssuer {
   const serverName = opts.serverName ?? DEFAULT_CONTROLLER_NAME;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_CA_TIMEOUT_MS;
-  let credentials: grpc.ChannelCredentials;
+  let secureContext: ReturnType<typeof createSecureContext>;
   try {
     // Node silently ignores a `ca` without certificates; then every call would fail verification
     // far from the cause. Refuse it here, naming it.
     const roots = certificateBlocks(opts.caRootPem);
     if (roots.length === 0) throw new Error("no PEM certificate in it");
     for (const pem of roots) new X509Certificate(pem);
-    // One SecureContext for the channel (DESIGN §12), TLS 1.3 only (DESIGN §5).
-    credentials = grpc.credentials.createFromSecureContext(
-      createSecureContext({ ca: opts.caRootPem, minVersion: "TLSv1.3" }),
-    );
+    // One SecureContext for the connection (DESIGN §12), TLS 1.3 only (DESIGN §5).
+    secureContext = createSecureContext({ ca: opts.caRootPem, minVersion: "TLSv1.3" });
   } catch (err) {
     throw weftError(
       "WEFT_E_CONFIG",
@@ -151,10 +158,11 @@ export function createCaIssuer(opts: CaIssuerOptions): CertificateIssuer {
       { cause: err, fix: "configure the CA root file to hold the controller's root certificate (PEM)" },
     );
   }
-  const client = new CaClient(opts.address, credentials, {
-    "grpc.ssl_target_name_override": serverName,
-    "grpc.default_authority": serverName,
-    ...opts.channelOptions,
+  const client = new GrpcHttp2Client({
+    address: opts.address,
+    credentials: { kind: "tls", secureContext, serverName },
+    maxReceiveMessageBytes: MAX_CA_RESPONSE_BYTES,
+    userAgent: "weft-ztunnel",
   });
 
   async function bearerToken(): Promise<string | undefined> {
@@ -174,9 +182,14 @@ export function createCaIssuer(opts: CaIssuerOptions): CertificateIssuer {
     }
   }
 
-  function call(identity: string, csrPem: string, ttlSeconds: number, token: string | undefined) {
-    const metadata = new grpc.Metadata();
-    if (token !== undefined && token !== "") metadata.set("authorization", `Bearer ${token}`);
+  async function call(
+    identity: string,
+    csrPem: string,
+    ttlSeconds: number,
+    token: string | undefined,
+  ): Promise<readonly string[]> {
+    const metadata: Record<string, string> =
+      token !== undefined && token !== "" ? { authorization: `Bearer ${token}` } : {};
     const request = create(IstioCertificateRequestSchema, {
       csr: csrPem,
       validityDuration: BigInt(Math.max(0, Math.round(ttlSeconds))),
@@ -184,12 +197,30 @@ export function createCaIssuer(opts: CaIssuerOptions): CertificateIssuer {
       // one identity named here instead of guessing it from the token.
       metadata: { [IMPERSONATED_IDENTITY_KEY]: identity },
     });
-    return new Promise<readonly string[]>((resolve, reject) => {
-      client.createCertificate(request, metadata, { deadline: Date.now() + timeoutMs }, (err, res) => {
-        if (err) reject(caCallError(err, identity, opts.address));
-        else resolve(res?.certChain ?? []);
-      });
-    });
+    let answer: Buffer;
+    try {
+      answer = await client.unary(
+        CREATE_CERTIFICATE_PATH,
+        metadata,
+        toBinary(IstioCertificateRequestSchema, request),
+        { timeoutMs },
+      );
+    } catch (err) {
+      const status =
+        err instanceof GrpcCallError
+          ? err
+          : { code: GrpcStatus.UNAVAILABLE, details: (err as Error).message };
+      throw caCallError(status, identity, opts.address);
+    }
+    try {
+      return fromBinary(IstioCertificateResponseSchema, answer).certChain;
+    } catch (err) {
+      throw caCallError(
+        { code: GrpcStatus.INTERNAL, details: `cannot decode the CA's answer: ${(err as Error).message}` },
+        identity,
+        opts.address,
+      );
+    }
   }
 
   return {
