@@ -24,6 +24,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -32,7 +35,7 @@
 #define IP_TRANSPARENT 19
 #endif
 
-enum job_kind { JOB_SOCKET, JOB_NETNS_COOKIE };
+enum job_kind { JOB_SOCKET, JOB_NETNS_COOKIE, JOB_ORIGINAL_SOURCE };
 
 #define MAX_BATCH 64
 
@@ -49,6 +52,10 @@ struct ns_job {
 	int v6only;  /* < 0: leave the default */
 	int64_t mark; /* < 0: no SO_MARK */
 	int count; /* 0: one socket, the result is its fd; else this many, the result is an array */
+	/* original-source request: route `mark`ed packets to the local table `table` */
+	uint32_t route_table;
+	bool remove;
+	bool ipv6; /* also set up IPv6 */
 	/* result */
 	int fd;
 	int fds[MAX_BATCH];
@@ -142,6 +149,139 @@ static uint64_t netns_cookie_here(struct ns_job *j)
 	return cookie;
 }
 
+/*
+ * Original-source routing (the ztunnel connects to the app from the client's own IP, with
+ * IP_TRANSPARENT): the app's answers go to a non-local address and would leave by the pod's
+ * default route. Three settings inside the pod netns bring them back to ztunnel's socket:
+ *   - net.ipv4.tcp_fwmark_accept=1: an accepted socket takes the mark of the SYN that made it, so
+ *     the app's socket for a tunnelled connection carries ztunnel's mark (IPv6 too: the sysctl
+ *     governs both families);
+ *   - `ip rule add fwmark MARK lookup TABLE` (v4 and v6);
+ *   - `ip route add local default dev lo table TABLE` (v4 and v6): marked packets are delivered
+ *     locally, to the transparent socket that owns their 4-tuple.
+ * Nothing else in the pod carries the mark, so the app's own traffic routes as before. Netlink by
+ * hand because libbpf has none and a shell-out to iproute2 from the node agent would add a binary
+ * dependency; these are two fixed messages. EEXIST (adding) and ENOENT (removing) are success:
+ * enrolment is retried and re-adopted, and unenrolment may find a netns already cleaned.
+ */
+#define ORIGINAL_SOURCE_RULE_PREF 32764
+
+static bool nl_talk(struct ns_job *j, int nl, struct nlmsghdr *msg, const char *what)
+{
+	static uint32_t seq;
+	msg->nlmsg_seq = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	if (send(nl, msg, msg->nlmsg_len, 0) < 0) {
+		job_fail(j, errno, "send", NULL, what);
+		return false;
+	}
+	char buf[1024];
+	for (;;) {
+		ssize_t n = recv(nl, buf, sizeof buf, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			job_fail(j, errno, "recv", NULL, what);
+			return false;
+		}
+		int len = (int)n;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_seq != msg->nlmsg_seq || h->nlmsg_type != NLMSG_ERROR)
+				continue;
+			int err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (err == 0 || (!j->remove && err == EEXIST) ||
+			    (j->remove && (err == ENOENT || err == ESRCH)))
+				return true;
+			job_fail(j, err, "netlink", NULL, what);
+			return false;
+		}
+	}
+}
+
+static void nl_attr_u32(struct nlmsghdr *msg, unsigned short type, uint32_t value)
+{
+	struct rtattr *a = (struct rtattr *)((char *)msg + NLMSG_ALIGN(msg->nlmsg_len));
+	a->rta_type = type;
+	a->rta_len = RTA_LENGTH(sizeof value);
+	memcpy(RTA_DATA(a), &value, sizeof value);
+	msg->nlmsg_len = NLMSG_ALIGN(msg->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+static bool fwmark_rule(struct ns_job *j, int nl, int family)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[256];
+	} m;
+	memset(&m, 0, sizeof m);
+	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct fib_rule_hdr));
+	m.h.nlmsg_type = j->remove ? RTM_DELRULE : RTM_NEWRULE;
+	m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (j->remove ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+	struct fib_rule_hdr *r = NLMSG_DATA(&m.h);
+	r->family = (uint8_t)family;
+	r->action = FR_ACT_TO_TBL;
+	nl_attr_u32(&m.h, FRA_FWMARK, (uint32_t)j->mark);
+	nl_attr_u32(&m.h, FRA_FWMASK, 0xffffffffu);
+	nl_attr_u32(&m.h, FRA_TABLE, j->route_table);
+	/* A fixed preference (ahead of main at 32766): without one the kernel picks a new one per
+	 * add, and a repeated add would make a second rule instead of finding the first. */
+	nl_attr_u32(&m.h, FRA_PRIORITY, ORIGINAL_SOURCE_RULE_PREF);
+	return nl_talk(j, nl, &m.h, family == AF_INET ? "ip rule (fwmark, IPv4)" : "ip rule (fwmark, IPv6)");
+}
+
+static bool local_default_route(struct ns_job *j, int nl, int family)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[256];
+	} m;
+	memset(&m, 0, sizeof m);
+	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	m.h.nlmsg_type = j->remove ? RTM_DELROUTE : RTM_NEWROUTE;
+	m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (j->remove ? 0 : NLM_F_CREATE | NLM_F_EXCL);
+	struct rtmsg *rt = NLMSG_DATA(&m.h);
+	rt->rtm_family = (uint8_t)family;
+	rt->rtm_table = RT_TABLE_UNSPEC; /* the table is in RTA_TABLE (it may exceed 255) */
+	rt->rtm_protocol = RTPROT_BOOT;
+	rt->rtm_scope = RT_SCOPE_HOST;
+	rt->rtm_type = RTN_LOCAL;
+	nl_attr_u32(&m.h, RTA_TABLE, j->route_table);
+	nl_attr_u32(&m.h, RTA_OIF, 1); /* lo is ifindex 1 in every netns */
+	return nl_talk(j, nl, &m.h,
+		       family == AF_INET ? "ip route (local default, IPv4)" : "ip route (local default, IPv6)");
+}
+
+static bool write_sysctl(struct ns_job *j, const char *path, const char *value)
+{
+	/* /proc/sys/net resolves to the netns of the thread that opens it: this one, after setns. */
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		job_fail(j, errno, "open", NULL, path);
+		return false;
+	}
+	ssize_t n = write(fd, value, strlen(value));
+	int err = errno;
+	close(fd);
+	if (n < 0) {
+		job_fail(j, err, "write", NULL, path);
+		return false;
+	}
+	return true;
+}
+
+static void original_source_here(struct ns_job *j)
+{
+	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (nl < 0) {
+		job_fail(j, errno, "socket", NULL, "socket(AF_NETLINK)");
+		return;
+	}
+	bool ok = write_sysctl(j, "/proc/sys/net/ipv4/tcp_fwmark_accept", j->remove ? "0" : "1") &&
+		  fwmark_rule(j, nl, AF_INET) && local_default_route(j, nl, AF_INET) &&
+		  (!j->ipv6 || (fwmark_rule(j, nl, AF_INET6) && local_default_route(j, nl, AF_INET6)));
+	(void)ok;
+	close(nl);
+}
+
 static void *job_thread(void *arg)
 {
 	struct ns_job *j = arg;
@@ -173,6 +313,8 @@ static void *job_thread(void *arg)
 				}
 				j->fds[j->nfds++] = fd;
 			}
+		} else if (j->kind == JOB_ORIGINAL_SOURCE) {
+			original_source_here(j);
 		} else {
 			j->cookie = netns_cookie_here(j);
 		}
@@ -224,6 +366,9 @@ static void job_done(napi_env env, napi_value cb, void *context, void *data)
 			for (int i = 0; i < j->nfds; i++)
 				napi_set_element(env, argv[1], (uint32_t)i, weft_i64(env, j->fds[i]));
 		}
+	} else if (j->kind == JOB_ORIGINAL_SOURCE) {
+		napi_get_null(env, &argv[0]);
+		argv[1] = undefined;
 	} else {
 		napi_get_null(env, &argv[0]);
 		argv[1] = j->kind == JOB_SOCKET ? weft_i64(env, j->fd) : weft_u64_bigint(env, j->cookie);
@@ -381,6 +526,41 @@ static napi_value netns_cookie(napi_env env, napi_callback_info info)
 	return j ? start_job(env, j, argv[1]) : NULL;
 }
 
+/*
+ * netnsOriginalSource(netnsPath, { mark, table, ipv6, remove }, cb(err)): sets up (or with
+ * `remove`, takes down) the routing that returns an app's answers to ztunnel's transparent
+ * sockets marked `mark` (see original_source_here).
+ */
+static napi_value netns_original_source(napi_env env, napi_callback_info info)
+{
+	WEFT_ARGS(env, info, 3);
+	struct ns_job *j = new_job(env, JOB_ORIGINAL_SOURCE, argv[0]);
+	if (!j)
+		return NULL;
+	napi_valuetype t = napi_undefined;
+	napi_typeof(env, argv[1], &t);
+	if (t != napi_object) {
+		free(j);
+		return weft_throw_inval(env, "original-source options must be an object");
+	}
+	int64_t mark = 0, table = 0;
+	bool has_mark, has_table, present;
+	if (!weft_opt_int(env, argv[1], "mark", 1, UINT32_MAX, &has_mark, &mark) ||
+	    !weft_opt_int(env, argv[1], "table", 1, 0xfffffffe, &has_table, &table) ||
+	    !weft_opt_bool(env, argv[1], "ipv6", &present, &j->ipv6) ||
+	    !weft_opt_bool(env, argv[1], "remove", &present, &j->remove)) {
+		free(j);
+		return NULL;
+	}
+	if (!has_mark || !has_table || table == 253 || table == 254 || table == 255) {
+		free(j);
+		return weft_throw_inval(env, "mark (non-zero) and table (not default/main/local) are required");
+	}
+	j->mark = mark;
+	j->route_table = (uint32_t)table;
+	return start_job(env, j, argv[2]);
+}
+
 static napi_value sock_cookie(napi_env env, napi_callback_info info, int opt, const char *what)
 {
 	WEFT_ARGS(env, info, 1);
@@ -413,6 +593,7 @@ void weft_init_netns(napi_env env, napi_value exports)
 {
 	WEFT_EXPORT(env, exports, "socketInNetns", socket_in_netns);
 	WEFT_EXPORT(env, exports, "netnsCookie", netns_cookie);
+	WEFT_EXPORT(env, exports, "netnsOriginalSource", netns_original_source);
 	WEFT_EXPORT(env, exports, "socketCookie", socket_cookie);
 	WEFT_EXPORT(env, exports, "socketNetnsCookie", socket_netns_cookie);
 }

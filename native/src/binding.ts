@@ -122,6 +122,11 @@ export interface NativeBinding {
     cb: Callback<number[]>,
   ): void;
   netnsCookie(netnsPath: string, cb: Callback<bigint>): void;
+  netnsOriginalSource(
+    netnsPath: string,
+    options: { mark: number; table: number; ipv6?: boolean; remove?: boolean },
+    cb: Callback<undefined>,
+  ): void;
   socketCookie(fd: number): bigint;
   socketNetnsCookie(fd: number): bigint;
 }

@@ -53,6 +53,8 @@ export { isWeftNativeError, nativeCode, toWeftError, type Domain, type WeftNativ
 export { WEFT_MAPS, openPinnedMap, readReasonCounters, type MapSpec } from "./maps.js";
 export {
   MAX_SOCKET_BATCH,
+  ORIGINAL_SOURCE_MARK,
+  ORIGINAL_SOURCE_TABLE,
   ZTUNNEL_SOCKET_MARK,
   closeFd,
   namedNetnsPath,
@@ -62,6 +64,9 @@ export {
   socketInNetns,
   socketNetnsCookie,
   socketsInNetns,
+  setUpOriginalSource,
+  takeDownOriginalSource,
+  type OriginalSourceOptions,
   type SocketInNetnsOptions,
 } from "./netns.js";
 export { BPF_FS_MAGIC, DEFAULT_PIN_ROOT, ensurePinRoot, isOnBpffs } from "./pin.js";

@@ -6,6 +6,20 @@ import { toWeftError, wrapNative } from "./errors.js";
 /** SO_MARK on ztunnel's own sockets, for diagnostics (DESIGN §4). */
 export const ZTUNNEL_SOCKET_MARK = 0x539;
 
+/**
+ * SO_MARK of ztunnel's transparent sockets to apps (inbound, from the client's own IP), and the
+ * pod-netns routing table that sends packets with it to the local host: the app's answers, which
+ * carry it too (tcp_fwmark_accept), come back to ztunnel instead of leaving by the default route.
+ * Its own value, not ZTUNNEL_SOCKET_MARK: ztunnel's outbound sockets in the pod must route out.
+ */
+export const ORIGINAL_SOURCE_MARK = 0x53a;
+export const ORIGINAL_SOURCE_TABLE = 1339;
+
+export interface OriginalSourceOptions {
+  /** Also set up IPv6 (the netns has IPv6 enabled). */
+  readonly ipv6: boolean;
+}
+
 export type SocketInNetnsOptions = NativeSocketOptions;
 
 export function netnsPathOfPid(pid: number): string {
@@ -80,6 +94,40 @@ export function netnsCookie(netnsPath: string): Promise<bigint> {
       reject(toWeftError(err, action, "netns"));
     }
   });
+}
+
+function originalSourceJob(netnsPath: string, options: OriginalSourceOptions, remove: boolean): Promise<void> {
+  const action = remove
+    ? `cannot take down original-source routing in network namespace ${netnsPath}`
+    : `cannot set up original-source routing (tcp_fwmark_accept, fwmark rule, local table) in network namespace ${netnsPath}`;
+  return new Promise((resolve, reject) => {
+    try {
+      native().netnsOriginalSource(
+        netnsPath,
+        { mark: ORIGINAL_SOURCE_MARK, table: ORIGINAL_SOURCE_TABLE, ipv6: options.ipv6, remove },
+        (err) => {
+          if (err !== null) reject(toWeftError(err, action, "netns"));
+          else resolve();
+        },
+      );
+    } catch (err) {
+      reject(toWeftError(err, action, "netns"));
+    }
+  });
+}
+
+/**
+ * Makes the pod netns at `netnsPath` return answers to ztunnel's transparent sockets: sets
+ * net.ipv4.tcp_fwmark_accept=1, adds `fwmark ORIGINAL_SOURCE_MARK lookup ORIGINAL_SOURCE_TABLE`
+ * and `local default dev lo table ORIGINAL_SOURCE_TABLE` (IPv4, and IPv6 when asked). Idempotent.
+ */
+export function setUpOriginalSource(netnsPath: string, options: OriginalSourceOptions): Promise<void> {
+  return originalSourceJob(netnsPath, options, false);
+}
+
+/** Undoes setUpOriginalSource (sysctl back to 0, rule and route removed); idempotent. */
+export function takeDownOriginalSource(netnsPath: string, options: OriginalSourceOptions): Promise<void> {
+  return originalSourceJob(netnsPath, options, true);
 }
 
 /** SO_COOKIE of a socket: what bpf_get_socket_cookie sees, and what a sockhash lookup returns. */
