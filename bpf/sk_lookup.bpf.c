@@ -4,6 +4,8 @@
  * connection, in order (DESIGN §4):
  *   1. not TCP                                              -> pass (normal socket lookup)
  *   2. remote is 127/8, ::1, the pod itself, or a probe source -> pass
+ *      ztunnel's own dial to the app from the client's IP    -> pass: its exact 4-tuple is in
+ *      weft_orig_src, written by ztunnel between bind() and connect() (original source, ADR 0006)
  *   3. local port is the HBONE port                          -> ztunnel's HBONE listener
  *   4. anything else                                         -> ztunnel's plaintext listener
  *   5. no listener for this pod IP in weft_listeners          -> drop: fail closed, never deliver
@@ -15,6 +17,7 @@
 #include "lib/stats.h"
 
 const volatile __u16 hbone_port = 15008;
+
 
 static __always_inline int pass(__u32 reason)
 {
@@ -40,6 +43,23 @@ static __always_inline int same_pod(const __u8 remote[16], const __u8 local[16])
 	__builtin_memcpy(key.addr, local, 16);
 	struct weft_pod_info *l = bpf_map_lookup_elem(&weft_pod_ips, &key);
 	return l && l->netns_cookie == cookie;
+}
+
+/* ztunnel is connecting to the app from the client's own IP: it registered this exact dial. */
+static __always_inline int is_original_source_dial(const struct bpf_sk_lookup *ctx,
+						   const __u8 remote[16], const __u8 local[16])
+{
+	struct weft_ip_key ip;
+	__builtin_memcpy(ip.addr, local, 16);
+	struct weft_pod_info *pod = bpf_map_lookup_elem(&weft_pod_ips, &ip);
+	if (!pod)
+		return 0;
+	struct weft_conn_key key = { .netns_cookie = pod->netns_cookie };
+	__builtin_memcpy(key.src_addr, remote, 16);
+	__builtin_memcpy(key.dst_addr, local, 16);
+	key.src_port = (__be16)ctx->remote_port;
+	key.dst_port = bpf_htons((__u16)ctx->local_port);
+	return bpf_map_lookup_elem(&weft_orig_src, &key) != 0;
 }
 
 static __always_inline int is_probe(const __u8 remote[16])
@@ -72,6 +92,8 @@ int weft_sk_lookup(struct bpf_sk_lookup *ctx)
 		return pass(WEFT_R_SKLOOKUP_PASS_LOOPBACK);
 	if (same_pod(remote, key.addr))
 		return pass(WEFT_R_SKLOOKUP_PASS_POD_SELF);
+	if (is_original_source_dial(ctx, remote, key.addr))
+		return pass(WEFT_R_SKLOOKUP_PASS_ORIGINAL_SOURCE);
 	if (is_probe(remote))
 		return pass(WEFT_R_SKLOOKUP_PASS_PROBE);
 

@@ -33,9 +33,10 @@ struct weft_orig_dst {
 };
 
 /*
- * A redirected TCP connection, as ztunnel sees it after accept(): src = the accepted socket's
- * remote address (the app's local address), dst = its local address (127.0.0.1:15001 or
- * [::1]:15001). Together with the pod netns cookie that identifies the connection exactly.
+ * A TCP connection in a pod netns, exactly: the netns cookie and the 4-tuple.
+ * In weft_orig_conn: a redirected connection as ztunnel sees it after accept(): src = the accepted
+ * socket's remote address (the app's local address), dst = its local address (127.0.0.1:15001 or
+ * [::1]:15001). In weft_orig_src: ztunnel's dial to an app, src = the client, dst = the app.
  */
 struct weft_conn_key {
 	__u64 netns_cookie;
@@ -129,6 +130,21 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weft_listeners SEC(".maps");
+
+/*
+ * ztunnel's connections to apps from the client's own IP (original source), by {pod netns cookie,
+ * src = client IP:port, dst = pod IP:app port}: written by ztunnel between bind() and connect(),
+ * deleted once connected. sk_lookup lets exactly these through to the app; without the entry a
+ * SYN from a foreign address would be captured again (ADR 0006). LRU: a ztunnel that dies
+ * mid-dial leaves nothing that grows.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct weft_conn_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_orig_src SEC(".maps");
 
 /* Counters indexed by WEFT_R_* reason. */
 struct {

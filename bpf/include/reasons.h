@@ -42,6 +42,9 @@
 /* cgroup/bind4 + 6 (bind.bpf.c) */
 #define WEFT_R_BIND_DENIED 21
 
+/* sk_lookup, appended (numbers are never reused) */
+#define WEFT_R_SKLOOKUP_PASS_ORIGINAL_SOURCE 22
+
 /* Size of the stats array: room to append without resizing pinned maps. */
 #define WEFT_R_MAX 64
 

@@ -577,6 +577,51 @@ static napi_value sock_cookie(napi_env env, napi_callback_info info, int opt, co
 	return weft_u64_bigint(env, cookie);
 }
 
+/*
+ * socketBind(fd, address, port) -> the bound port. Synchronous: bind() acts on the socket's own
+ * netns whatever the calling thread's, so a socket made in a pod netns can be bound from here.
+ * ztunnel binds a transparent socket to the client's IP this way to learn the port before it
+ * registers the dial in weft_orig_src and connects.
+ */
+static napi_value socket_bind(napi_env env, napi_callback_info info)
+{
+	WEFT_ARGS(env, info, 3);
+	int64_t fd, port;
+	char address[INET6_ADDRSTRLEN + 1];
+	if (!weft_arg_int(env, argv[0], "socket fd", 0, INT32_MAX, &fd) ||
+	    !weft_arg_string(env, argv[1], "address", address, sizeof address) ||
+	    !weft_arg_int(env, argv[2], "port", 0, 65535, &port))
+		return NULL;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		len = sizeof *sin;
+	} else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		len = sizeof *sin6;
+	} else {
+		return weft_throw_inval(env, "address '%s' is not an IP address", address);
+	}
+	if (bind((int)fd, (struct sockaddr *)&ss, len) != 0) {
+		int err = errno;
+		return weft_throw(env, NULL, err, "bind", NULL, "bind(%s, %d) on fd %d failed: %s", address,
+				  (int)port, (int)fd, strerror(err));
+	}
+	len = sizeof ss;
+	if (getsockname((int)fd, (struct sockaddr *)&ss, &len) != 0) {
+		int err = errno;
+		return weft_throw(env, NULL, err, "getsockname", NULL, "getsockname on fd %d failed: %s",
+				  (int)fd, strerror(err));
+	}
+	return weft_i64(env, ntohs(ss.ss_family == AF_INET6 ? sin6->sin6_port : sin->sin_port));
+}
+
 /* socketCookie(fd) -> bigint (SO_COOKIE, what bpf_get_socket_cookie sees) */
 static napi_value socket_cookie(napi_env env, napi_callback_info info)
 {
@@ -595,5 +640,6 @@ void weft_init_netns(napi_env env, napi_value exports)
 	WEFT_EXPORT(env, exports, "netnsCookie", netns_cookie);
 	WEFT_EXPORT(env, exports, "netnsOriginalSource", netns_original_source);
 	WEFT_EXPORT(env, exports, "socketCookie", socket_cookie);
+	WEFT_EXPORT(env, exports, "socketBind", socket_bind);
 	WEFT_EXPORT(env, exports, "socketNetnsCookie", socket_netns_cookie);
 }

@@ -128,6 +128,7 @@ export interface NativeBinding {
     cb: Callback<undefined>,
   ): void;
   socketCookie(fd: number): bigint;
+  socketBind(fd: number, address: string, port: number): number;
   socketNetnsCookie(fd: number): bigint;
 }
 

@@ -56,6 +56,7 @@ export {
   ORIGINAL_SOURCE_MARK,
   ORIGINAL_SOURCE_TABLE,
   ZTUNNEL_SOCKET_MARK,
+  bindSocket,
   closeFd,
   namedNetnsPath,
   netnsCookie,

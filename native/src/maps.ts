@@ -43,6 +43,8 @@ export const WEFT_MAPS = {
   probeAllow: spec<string, number>("weft_probe_allow", lpmKey, u32),
   /** {pod IP, kind} → ztunnel's listener socket (update with setSocket; lookups return its cookie). */
   listeners: spec<ListenerKey, bigint>("weft_listeners", listenerKey, u64),
+  /** {pod netns cookie, client → app} → 0: ztunnel's original-source dials sk_lookup lets through. */
+  origSrc: spec<ConnKey, number>("weft_orig_src", connKey, u32),
   /** reason → per-CPU counters. */
   stats: spec<number, bigint[]>("weft_stats", u32, perCpuU64),
 } as const;

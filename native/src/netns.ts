@@ -96,7 +96,11 @@ export function netnsCookie(netnsPath: string): Promise<bigint> {
   });
 }
 
-function originalSourceJob(netnsPath: string, options: OriginalSourceOptions, remove: boolean): Promise<void> {
+function originalSourceJob(
+  netnsPath: string,
+  options: OriginalSourceOptions,
+  remove: boolean,
+): Promise<void> {
   const action = remove
     ? `cannot take down original-source routing in network namespace ${netnsPath}`
     : `cannot set up original-source routing (tcp_fwmark_accept, fwmark rule, local table) in network namespace ${netnsPath}`;
@@ -128,6 +132,16 @@ export function setUpOriginalSource(netnsPath: string, options: OriginalSourceOp
 /** Undoes setUpOriginalSource (sysctl back to 0, rule and route removed); idempotent. */
 export function takeDownOriginalSource(netnsPath: string, options: OriginalSourceOptions): Promise<void> {
   return originalSourceJob(netnsPath, options, true);
+}
+
+/**
+ * Binds socket `fd` (made anywhere, e.g. in a pod netns) to `address`:`port` and returns the bound
+ * port (the one the kernel chose for port 0). Synchronous: one bind and one getsockname.
+ */
+export function bindSocket(fd: number, address: string, port = 0): number {
+  return wrapNative(`cannot bind socket fd ${fd} to ${address}:${port}`, "netns", () =>
+    native().socketBind(fd, address, port),
+  );
 }
 
 /** SO_COOKIE of a socket: what bpf_get_socket_cookie sees, and what a sockhash lookup returns. */

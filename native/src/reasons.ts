@@ -23,6 +23,7 @@ export const REASONS = {
   DNS_RESTORED: 19,
   DNS_DENY_RECORD_FAILED: 20,
   BIND_DENIED: 21,
+  SKLOOKUP_PASS_ORIGINAL_SOURCE: 22,
 } as const;
 
 export type Reason = keyof typeof REASONS;

@@ -11,10 +11,14 @@ import { after, before, describe, it } from "node:test";
 import {
   BpfLink,
   BpfObject,
+  ORIGINAL_SOURCE_MARK,
   WEFT_MAPS,
+  bindSocket,
   netnsCookie,
   readReasonCounters,
+  setUpOriginalSource,
   socketInNetns,
+  takeDownOriginalSource,
   type BpfMap,
   type ListenerKey,
 } from "@weft/native";
@@ -107,6 +111,7 @@ void describe("inbound capture (sk_lookup)", () => {
     const podIps = obj.map(WEFT_MAPS.podIps.name, WEFT_MAPS.podIps);
     cleanup.add(() => [listeners, stats, podIps].forEach((m) => m.close()));
     podIps.update(POD4, { netnsCookie: await netnsCookie(pod.path), flags: 0 });
+    podIps.update(POD6, { netnsCookie: await netnsCookie(pod.path), flags: 0 });
 
     listenerFds.plaintext = await listen("plaintext", 15006);
     listenerFds.hbone = await listen("hbone", 15008);
@@ -161,6 +166,48 @@ void describe("inbound capture (sk_lookup)", () => {
     if (!capable(t, rootMissing())) return;
     assert.equal((await connect(pod.path, "127.0.0.1", 8080)).listener, "app");
     assert.equal((await connect(pod.path, POD4, 8080)).listener, "app");
+  });
+
+  void it("ztunnel's dial to the app from a client's own IP reaches the app only when registered", async (t) => {
+    if (!capable(t, rootMissing())) return;
+    await setUpOriginalSource(pod.path, { ipv6: true });
+    cleanup.add(() => void takeDownOriginalSource(pod.path, { ipv6: true }).catch(() => {}));
+    const origSrc = obj.map(WEFT_MAPS.origSrc.name, WEFT_MAPS.origSrc);
+    cleanup.add(() => origSrc.close());
+    const cookie = await netnsCookie(pod.path);
+    /** A transparent dial from `client` to `host`:8080, registered in weft_orig_src or not. */
+    const dial = async (host: string, client: string, register: boolean): Promise<Landed> => {
+      const fd = await socketInNetns(pod.path, {
+        family: net.isIPv6(host) ? 6 : 4,
+        type: "tcp",
+        transparent: true,
+        mark: ORIGINAL_SOURCE_MARK,
+      });
+      const port = bindSocket(fd, client);
+      const key = { netnsCookie: cookie, src: { address: client, port }, dst: { address: host, port: 8080 } };
+      if (register) origSrc.update(key, 0);
+      const socket = new net.Socket({ fd });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          socket.once("error", reject);
+          socket.connect({ host, port: 8080 }, resolve);
+        });
+        assert.equal(socket.localAddress, client);
+        assert.equal(socket.localPort, port);
+        return await eventually(`a listener to accept ${host}:8080 from ${client}`, () =>
+          landed.find((x) => x.remotePort === port),
+        );
+      } finally {
+        if (register) origSrc.delete(key);
+        socket.destroy();
+      }
+    };
+    const before = readReasonCounters(stats).SKLOOKUP_PASS_ORIGINAL_SOURCE;
+    assert.equal((await dial(POD4, "10.248.0.1", true)).listener, "app");
+    assert.equal((await dial(POD6, "fd00:248::1", true)).listener, "app");
+    assert.equal(readReasonCounters(stats).SKLOOKUP_PASS_ORIGINAL_SOURCE - before, 2n);
+    // Not registered: a SYN from a foreign address is captured like any other.
+    assert.equal((await dial(POD4, "10.248.0.1", false)).listener, "plaintext");
   });
 
   void it("without a listener in the sockhash the connection is dropped, never given to the app", async (t) => {

@@ -1,7 +1,8 @@
 // Unit tests of sk_lookup.bpf.c's rules with BPF_PROG_TEST_RUN: the kernel runs the program on a
 // synthetic lookup context and reports the verdict and the cookie of the socket it selected.
 // (connect4/6, sockops and getpeername have no kernel test_run; capture.root.test.ts covers them
-// end to end.)
+// end to end. The kernel's test run refuses a non-zero ingress_ifindex, so the "arrived on lo"
+// rule is proved with real traffic in inbound.root.test.ts.)
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
