@@ -61,9 +61,10 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
     // The client sees the real peer, not 127.0.0.1:15001.
     assert.equal(r.remote.address, m().world.pod("echo-a").ipv4);
     assert.equal(r.remote.port, ECHO);
-    // The server's side: its own port, from ztunnel's inbound passthrough address.
+    // The server's side: its own port, and the client pod itself as the peer (original source:
+    // ztunnel dials the app from the client's IP, not from 127.0.0.6).
     assert.equal(r.serverSaw?.local.port, ECHO);
-    assert.equal(r.serverSaw?.peer.address, "127.0.0.6");
+    assert.equal(r.serverSaw?.peer.address, m().world.pod("client").ipv4);
   });
 
   void it("pod → pod across nodes", async () => {
@@ -73,7 +74,11 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
       bytes: 1024 * 1024,
     });
     assert.equal(r.ok, true);
-    assert.equal(r.serverSaw?.peer.address, "127.0.0.6");
+    assert.equal(
+      r.serverSaw?.peer.address,
+      m().world.pod("client").ipv4,
+      "the real client, across nodes too",
+    );
   });
 
   void it("pod → pod over IPv6, same node and across nodes", async () => {
@@ -85,8 +90,7 @@ void describe("L4 mesh: controller + a ztunnel per node", { ...rootOnly(), timeo
       });
       assert.equal(r.ok, true);
       assert.equal(r.remote.address, m().world.pod(pod).ipv6);
-      // IPv6 apps are reached from their own address (ADR 0006: ::6 is not local in a pod).
-      assert.equal(r.serverSaw?.peer.address, m().world.pod(pod).ipv6);
+      assert.equal(r.serverSaw?.peer.address, m().world.pod("client").ipv6, "the real client over IPv6");
     }
   });
 

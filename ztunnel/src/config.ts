@@ -37,6 +37,12 @@ export const AGENT_CONFIG = defineConfig({
     default: false,
     why: "Redirect pods' UDP/53 to the in-pod DNS proxy on :15053 (opt-in, as in Istio's DNS capture).",
   },
+  originalSource: {
+    env: "WEFT_ORIGINAL_SOURCE",
+    type: "bool",
+    default: true,
+    why: "Connect to apps from the client's own IP (IP_TRANSPARENT inside the pod, answers routed back by a fwmark rule), so apps see their real peers as with Istio's in-pod ztunnel. false: connect from 127.0.0.6 (IPv6: the pod's own IP) and carry the client in the Forwarded header only.",
+  },
   denyBind: {
     env: "WEFT_DENY_BIND",
     type: "bool",

@@ -164,6 +164,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
     logger: logger.child({ part: "agent" }),
     ...(opts.capabilities !== undefined ? { capabilities: opts.capabilities } : {}),
   });
+  if (agent.redirector.originalSource) inbound.useOriginalSource(agent.redirector);
 
   // Certificates follow the pods this node serves: prefetched as soon as the store knows a pod's
   // workload, released once no enrolled pod has that identity any more.

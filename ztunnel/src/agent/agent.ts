@@ -15,7 +15,7 @@ export interface AgentOptions {
     AgentConfig,
     "pinRoot" | "stateDir" | "cniSocket" | "bpfDir" | "dnsCapture" | "denyBind" | "cgroupRoot"
   > &
-    Partial<Pick<AgentConfig, "excludeCidrs" | "probeSources">>;
+    Partial<Pick<AgentConfig, "excludeCidrs" | "probeSources" | "originalSource">>;
   readonly handlers?: PodHandlers;
   readonly logger?: Logger;
   /** For tests: the process's capabilities. */
@@ -66,6 +66,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stateDir: config.stateDir,
     dns: config.dnsCapture,
     denyBind: config.denyBind,
+    ...(config.originalSource !== undefined ? { originalSource: config.originalSource } : {}),
     ...(config.excludeCidrs !== undefined ? { excludeCidrs: config.excludeCidrs } : {}),
     ...(config.probeSources !== undefined ? { probeSources: config.probeSources } : {}),
     ...(config.bpfDir !== undefined ? { bpfDir: config.bpfDir } : {}),

@@ -45,6 +45,19 @@ export interface InboundProxyOptions {
   readonly handshakeTimeoutMs?: number;
 }
 
+/**
+ * Original-source dials into pods (the Redirector): whether a pod's netns is set up for them, and
+ * the registration that lets one dial through sk_lookup.
+ */
+export interface OriginalSourceDials {
+  originalSourceReady(pod: PodRecord): boolean;
+  registerOriginalSourceDial(
+    pod: PodRecord,
+    src: { address: string; port: number },
+    dst: { address: string; port: number },
+  ): () => void;
+}
+
 /** Source address for ztunnel's connection to an app: 127.0.0.6, or for IPv6 the pod's own IP. */
 export function upstreamSourceFor(target: string): string {
   // ::6 is not a local address in the pod netns and replies to it would be lost; the pod's own
@@ -61,6 +74,7 @@ export class InboundProxy {
   readonly #opts: InboundProxyOptions;
   /** Landing IP → the enrolled pod, refreshed by every connection that lands there. */
   readonly #podByIp = new Map<string, PodRecord>();
+  #originalSource: OriginalSourceDials | undefined;
   readonly #records = new WeakMap<InboundTunnelFacts, ConnectionRecord>();
 
   constructor(opts: InboundProxyOptions) {
@@ -89,6 +103,36 @@ export class InboundProxy {
   }
 
   /** PodHandlers.inbound: plaintext to any port of the pod. */
+  /**
+   * From now on connect to apps from the client's own IP where the pod is set up for it (ADR
+   * 0006); until then, and for other pods, from 127.0.0.6.
+   */
+  useOriginalSource(dials: OriginalSourceDials): void {
+    this.#originalSource = dials;
+  }
+
+  /** How to dial `target` in `pod` for a connection from `sourceIp`. */
+  #dialTo(pod: PodRecord, target: { ip: string; port: number }, sourceIp: string) {
+    const dials = this.#originalSource;
+    const base = { netnsPath: pod.netnsPath, host: target.ip, port: target.port };
+    if (
+      dials !== undefined &&
+      sourceIp !== "" &&
+      ipFamily(sourceIp) === ipFamily(target.ip) &&
+      dials.originalSourceReady(pod)
+    ) {
+      const dst = { address: target.ip, port: target.port };
+      return {
+        ...base,
+        originalSource: {
+          address: sourceIp,
+          register: (port: number) => dials.registerOriginalSourceDial(pod, { address: sourceIp, port }, dst),
+        },
+      };
+    }
+    return { ...base, localAddress: upstreamSourceFor(target.ip) };
+  }
+
   handlePlaintext(socket: net.Socket, ctx: InboundContext): void {
     socket.on("error", () => {
       /* reported through the splice result */
@@ -124,12 +168,7 @@ export class InboundProxy {
       return;
     }
     record.via = "app";
-    connectInNetns({
-      netnsPath: ctx.pod.netnsPath,
-      host: destinationIp,
-      port: ctx.destination.port,
-      localAddress: upstreamSourceFor(destinationIp),
-    }).then(
+    connectInNetns(this.#dialTo(ctx.pod, { ip: destinationIp, port: ctx.destination.port }, sourceIp)).then(
       async (upstream) => {
         record.opened = true;
         this.#opts.observer.onOpen(record);
@@ -277,12 +316,7 @@ export class InboundProxy {
       ? target
       : (this.#serviceTarget(this.#opts.snapshot(), workload, target) ?? target);
     if (isIP(dest.ip) === 0) throw new Error(`bad target ${dest.ip}`);
-    return connectInNetns({
-      netnsPath: pod.netnsPath,
-      host: dest.ip,
-      port: dest.port,
-      localAddress: upstreamSourceFor(dest.ip),
-    });
+    return connectInNetns(this.#dialTo(pod, dest, this.#recordOf(facts).sourceIp));
   }
 
   #onTunnel(event: InboundTunnelEvent): void {

@@ -12,7 +12,14 @@
 import net from "node:net";
 import { once } from "node:events";
 import { weftError } from "@weft/core";
-import { ZTUNNEL_SOCKET_MARK, closeFd, socketsInNetns, type SocketInNetnsOptions } from "@weft/native";
+import {
+  ORIGINAL_SOURCE_MARK,
+  ZTUNNEL_SOCKET_MARK,
+  bindSocket,
+  closeFd,
+  socketsInNetns,
+  type SocketInNetnsOptions,
+} from "@weft/native";
 
 /** Source of ztunnel's connections to an app (Istio's inbound passthrough address). */
 export const INBOUND_PASSTHROUGH_V4 = "127.0.0.6";
@@ -25,6 +32,16 @@ export interface NetnsDial {
   readonly localAddress?: string;
   /** Give up connecting after this long (a SYN into a black hole). */
   readonly timeoutMs?: number;
+  /**
+   * Connect from this address although it is not local (the client's own IP: a transparent
+   * socket, marked so the pod's fwmark rule routes the app's answers back to it). `register` is
+   * called with the bound port before the SYN leaves (weft_orig_src, so sk_lookup lets it through)
+   * and returns the release, called once the connect is done either way. Excludes localAddress.
+   */
+  readonly originalSource?: {
+    readonly address: string;
+    readonly register: (port: number) => () => void;
+  };
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -34,6 +51,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * socket is half-open capable (allowHalfOpen), as every tunnel leg must be.
  */
 export async function connectInNetns(dial: NetnsDial): Promise<net.Socket> {
+  if (dial.originalSource !== undefined) return connectFromOriginalSource(dial, dial.originalSource);
   const socket = dialInNetns(await socketFor(dial), dial);
   const timeoutMs = dial.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const timer = setTimeout(
@@ -49,6 +67,64 @@ export async function connectInNetns(dial: NetnsDial): Promise<net.Socket> {
     clearTimeout(timer);
   }
   return socket;
+}
+
+async function connectFromOriginalSource(
+  dial: NetnsDial,
+  source: NonNullable<NetnsDial["originalSource"]>,
+): Promise<net.Socket> {
+  const family = net.isIP(dial.host);
+  if (family === 0 || net.isIP(source.address) !== family) {
+    throw weftError(
+      "WEFT_E_INVALID_INPUT",
+      `cannot dial ${dial.host} from ${source.address}: both must be IP addresses of one family`,
+    );
+  }
+  // Ready transparent sockets are unbound: each dial binds its own client address.
+  const fd = await transparentSocketFor(dial.netnsPath, family === 6 ? 6 : 4);
+  let release: (() => void) | undefined;
+  let socket: net.Socket;
+  try {
+    const port = bindSocket(fd, source.address);
+    release = source.register(port);
+    socket = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  } catch (err) {
+    release?.();
+    closeFd(fd);
+    throw err;
+  }
+  socket.connect({ host: dial.host, port: dial.port });
+  const timeoutMs = dial.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const timer = setTimeout(
+    () =>
+      socket.destroy(
+        weftError("WEFT_E_TIMEOUT", `connect to ${dial.host}:${dial.port} took over ${timeoutMs} ms`),
+      ),
+    timeoutMs,
+  );
+  try {
+    await once(socket, "connect");
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
+  return socket;
+}
+
+function transparentSocketFor(netnsPath: string, family: 4 | 6): Promise<number> {
+  const key = `${netnsPath}\0transparent${family}`;
+  let r = ready.get(key);
+  if (r === undefined) {
+    r = new ReadySockets(netnsPath, {
+      family,
+      type: "tcp",
+      transparent: true,
+      mark: ORIGINAL_SOURCE_MARK,
+    });
+    ready.set(key, r);
+    sweeper ??= setInterval(sweepIdle, SOCKET_IDLE_MS / 2).unref();
+  }
+  return r.take();
 }
 
 /** Same as connectInNetns but returns the connecting socket at once (TLS can start on it). */

@@ -24,10 +24,13 @@ import {
   netnsCookie,
   openPinnedMap,
   readReasonCounters,
+  setUpOriginalSource,
   socketInNetns,
+  takeDownOriginalSource,
   closeFd,
   type BpfMap,
   type ConnKey,
+  type Endpoint,
   type MapSpec,
   type ListenerKey,
   type OrigDst,
@@ -93,6 +96,12 @@ export interface RedirectorOptions {
    * excludeCidrs. Default none.
    */
   readonly probeSources?: readonly string[];
+  /**
+   * Set up each pod netns so ztunnel can connect to its apps from the client's own IP
+   * (setUpOriginalSource; the dials go through registerOriginalSourceDial). Default false here;
+   * the agent's WEFT_ORIGINAL_SOURCE defaults to true.
+   */
+  readonly originalSource?: boolean;
   /** What to do with captured connections; default FAIL_CLOSED_HANDLERS. */
   readonly handlers?: PodHandlers;
   /** The process's capabilities, for tests; default its CapEff. */
@@ -180,6 +189,10 @@ export class Redirector {
   readonly #podIps: BpfMap<string, PodInfo>;
   readonly #listeners: BpfMap<ListenerKey, bigint>;
   readonly #stats: BpfMap<number, bigint[]>;
+  readonly #origSrc: BpfMap<ConnKey, number>;
+  readonly originalSource: boolean;
+  /** Netns cookies of pods whose netns is set up for original-source dials. */
+  readonly #originalSourceReady = new Set<string>();
   readonly #handlers: PodHandlers;
   readonly #log: Logger | undefined;
   readonly #pods = new Map<string, Enrolled>();
@@ -187,7 +200,9 @@ export class Redirector {
   #closed = false;
 
   private constructor(
-    opts: Required<Pick<RedirectorOptions, "pinRoot" | "stateDir" | "dns" | "denyBind" | "ports">>,
+    opts: Required<
+      Pick<RedirectorOptions, "pinRoot" | "stateDir" | "dns" | "denyBind" | "ports" | "originalSource">
+    >,
     objects: Map<Attachment["object"], BpfObject>,
     handlers: PodHandlers,
     log: Logger | undefined,
@@ -197,6 +212,7 @@ export class Redirector {
     this.dns = opts.dns;
     this.denyBind = opts.denyBind;
     this.ports = opts.ports;
+    this.originalSource = opts.originalSource;
     this.#objects = objects;
     this.#handlers = handlers;
     this.#log = log;
@@ -204,6 +220,7 @@ export class Redirector {
     this.#podIps = openPinnedMap(this.pinRoot, WEFT_MAPS.podIps);
     this.#listeners = openPinnedMap(this.pinRoot, WEFT_MAPS.listeners);
     this.#stats = openPinnedMap(this.pinRoot, WEFT_MAPS.stats);
+    this.#origSrc = openPinnedMap(this.pinRoot, WEFT_MAPS.origSrc);
     this.adoption = { adopted: [], collected: [], failed: [] };
   }
 
@@ -255,7 +272,14 @@ export class Redirector {
       throw err;
     }
     const redirector = new Redirector(
-      { pinRoot, stateDir: options.stateDir ?? DEFAULT_STATE_DIR, dns, denyBind, ports },
+      {
+        pinRoot,
+        stateDir: options.stateDir ?? DEFAULT_STATE_DIR,
+        dns,
+        denyBind,
+        ports,
+        originalSource: options.originalSource ?? false,
+      },
       objects,
       options.handlers ?? FAIL_CLOSED_HANDLERS,
       options.logger,
@@ -305,6 +329,27 @@ export class Redirector {
     return this.#origConn.take(connKeyOf(socket, netnsCookie));
   }
 
+  /** The pod's netns is set up for original-source dials (and the option is on). */
+  originalSourceReady(pod: PodRecord): boolean {
+    return this.#originalSourceReady.has(pod.netnsCookie);
+  }
+
+  /**
+   * Registers ztunnel's dial to an app of `pod`, from the client's `src` (bound already) to `dst`,
+   * so sk_lookup lets exactly that SYN through to the app instead of capturing it again. Returns
+   * the release, to call once connected or failed (the LRU map bounds what a crash leaves).
+   */
+  registerOriginalSourceDial(pod: PodRecord, src: Endpoint, dst: Endpoint): () => void {
+    const key: ConnKey = { netnsCookie: BigInt(pod.netnsCookie), src, dst };
+    this.#origSrc.update(key, 0);
+    let released = false;
+    return () => {
+      if (released || this.#closed) return;
+      released = true;
+      this.#origSrc.delete(key);
+    };
+  }
+
   /**
    * The programs' pass/redirect/drop counters (bpf/include/reasons.h), summed over CPUs and over
    * every pod on the node, for the weft_* redirect metrics.
@@ -320,7 +365,7 @@ export class Redirector {
       this.#closed = true;
       for (const p of this.#pods.values()) p.listeners.forEach(closeListener);
       this.#pods.clear();
-      [this.#origConn, this.#podIps, this.#listeners, this.#stats].forEach((m) => m.close());
+      [this.#origConn, this.#podIps, this.#listeners, this.#stats, this.#origSrc].forEach((m) => m.close());
       this.#objects.forEach((o) => o.close());
     });
   }
@@ -388,6 +433,18 @@ export class Redirector {
   /** Open the in-pod listeners of a pod and wire them to the handlers. */
   async #serve(record: PodRecord): Promise<OpenListener[]> {
     const ipv6 = await hasIpv6(record.netnsPath);
+    if (this.originalSource) {
+      // Not fatal: without it the pod is still served, connected to from 127.0.0.6 as before.
+      try {
+        await setUpOriginalSource(record.netnsPath, { ipv6 });
+        this.#originalSourceReady.add(record.netnsCookie);
+      } catch (err) {
+        this.#log?.warn(
+          { err, uid: record.uid, pod: `${record.namespace}/${record.name}` },
+          "cannot set up original-source routing in the pod; its apps will see connections from 127.0.0.6",
+        );
+      }
+    }
     const plan = listenerPlan(this.ports, { dns: this.dns, ipv6 });
     const cookie = BigInt(record.netnsCookie);
     const h = this.#handlers;
@@ -512,6 +569,16 @@ export class Redirector {
     this.#pods.get(uid)?.listeners.forEach(closeListener);
     // Sockets kept ready in the pod's netns for its connections (proxy/sockets.ts).
     if (record !== undefined) releaseNetnsSockets(record.netnsPath);
+    // A pod that lives on uncaptured must not keep our routing: its answers to a marked socket
+    // would go to lo. Usually the netns is gone already; then there is nothing to undo.
+    if (record !== undefined && this.#originalSourceReady.delete(record.netnsCookie)) {
+      if (inodeOf(record.netnsPath) === record.netnsIno) {
+        const ipv6 = await hasIpv6(record.netnsPath).catch(() => false);
+        await takeDownOriginalSource(record.netnsPath, { ipv6 }).catch((err: unknown) =>
+          this.#log?.warn({ err, uid }, "cannot take down original-source routing in the pod"),
+        );
+      }
+    }
     this.#pods.delete(uid);
     removeRecord(this.stateDir, uid);
     await Promise.resolve();
