@@ -1,7 +1,11 @@
-// grpc-js client constructors for weft's services. A module of its own so that importing
-// @weft/api does not load grpc-js: the controller's tests and tools use these; the data plane
-// (ztunnel, waypoint) calls the controller through the lean client in grpc-http2.ts.
-import * as grpc from "@grpc/grpc-js";
+// grpc-js service definitions and client constructors for weft's services. grpc-js itself is
+// loaded only when a client is first constructed: the data plane (ztunnel, waypoint) imports
+// @weft/api but talks to the controller through the lean client in grpc-http2.ts, and grpc-js with
+// one channel is ~7.6 MiB of RSS it would carry for nothing. The controller loads grpc-js for its
+// server anyway.
+import { createRequire } from "node:module";
+import type * as grpc from "@grpc/grpc-js";
+import { AggregatedDiscoveryService } from "./gen/envoy/service/discovery/v3/ads_pb.gen.js";
 import type {
   DeltaDiscoveryRequest,
   DiscoveryRequest,
@@ -9,8 +13,44 @@ import type {
   DeltaDiscoveryResponse,
 } from "./gen/envoy/service/discovery/v3/discovery_pb.gen.js";
 import type { IstioCertificateRequest, IstioCertificateResponse } from "./gen/istio/v1/auth/ca_pb.gen.js";
-import type { Encodable } from "./grpc.js";
-import { AdsService, CaService } from "./index.js";
+import { IstioCertificateService } from "./gen/istio/v1/auth/ca_pb.gen.js";
+import { grpcServiceDefinition, type Encodable, type GrpcHandlers } from "./grpc.js";
+
+/** grpc-js definition of envoy.service.discovery.v3.AggregatedDiscoveryService (delta + SotW). */
+export const AdsService = grpcServiceDefinition(AggregatedDiscoveryService);
+type AdsMethods = (typeof AggregatedDiscoveryService)["method"];
+/**
+ * Implementation shape for `server.addService(AdsService, impl)`. weft speaks delta xDS only, so
+ * the state-of-the-world rpc may be left out: grpc-js then answers it with UNIMPLEMENTED.
+ */
+export type AdsHandlers = Pick<GrpcHandlers<AdsMethods>, "deltaAggregatedResources"> &
+  Partial<Pick<GrpcHandlers<AdsMethods>, "streamAggregatedResources">>;
+
+/** grpc-js definition of istio.v1.auth.IstioCertificateService. */
+export const CaService = grpcServiceDefinition(IstioCertificateService);
+/** Implementation shape for `server.addService(CaService, impl)`. */
+export type CaHandlers = GrpcHandlers<(typeof IstioCertificateService)["method"]>;
+
+let grpcJs: typeof grpc | undefined;
+function loadGrpcJs(): typeof grpc {
+  grpcJs ??= createRequire(import.meta.url)("@grpc/grpc-js") as typeof grpc;
+  return grpcJs;
+}
+
+/**
+ * A constructor that builds grpc-js's generic client class on its first use. `new` on a function
+ * that returns an object yields that object, so callers write `new AdsClient(...)` as before.
+ */
+function lazyClient<C>(definition: grpc.ServiceDefinition, serviceName: string): GrpcClientConstructor<C> {
+  let ctor: GrpcClientConstructor<C> | undefined;
+  return function (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions): C {
+    ctor ??= loadGrpcJs().makeGenericClientConstructor(
+      definition,
+      serviceName,
+    ) as unknown as GrpcClientConstructor<C>;
+    return new ctor(address, credentials, options);
+  } as unknown as GrpcClientConstructor<C>;
+}
 
 /** Typed ADS client, e.g. `new AdsClient("127.0.0.1:15012", creds).deltaAggregatedResources()`. */
 export interface AdsClient extends grpc.Client {
@@ -28,10 +68,7 @@ export type GrpcClientConstructor<C> = new (
   credentials: grpc.ChannelCredentials,
   options?: grpc.ClientOptions,
 ) => C;
-export const AdsClient = grpc.makeGenericClientConstructor(
-  AdsService,
-  "AggregatedDiscoveryService",
-) as unknown as GrpcClientConstructor<AdsClient>;
+export const AdsClient = lazyClient<AdsClient>(AdsService, "AggregatedDiscoveryService");
 
 /** Typed CA client (callback style, as grpc-js generates). */
 export interface CaClient extends grpc.Client {
@@ -47,7 +84,4 @@ export interface CaClient extends grpc.Client {
     callback: grpc.requestCallback<IstioCertificateResponse>,
   ): grpc.ClientUnaryCall;
 }
-export const CaClient = grpc.makeGenericClientConstructor(
-  CaService,
-  "IstioCertificateService",
-) as unknown as GrpcClientConstructor<CaClient>;
+export const CaClient = lazyClient<CaClient>(CaService, "IstioCertificateService");

@@ -1,8 +1,7 @@
 // @weft/api: the wire schemas every weft component speaks (DESIGN §5, §6), generated from
 // api/proto by `npm run gen`, plus the small helpers everyone needs around them: xDS type URLs,
-// Any packing, grpc-js service definitions (types only: loading this module does not load
-// grpc-js, so the data plane, which speaks gRPC through grpc-http2.ts, never does) and the lean
-// gRPC client. grpc-js client constructors are in "@weft/api/grpc-js".
+// Any packing, grpc-js service definitions and clients (loading this module does not load grpc-js:
+// see grpc-js.ts) and the lean gRPC client of the data plane (grpc-http2.ts).
 //
 // Upstream packages are exported as namespaces named after the proto package, because their
 // message names collide (istio.workload.Address vs istio.security.Address, two Localities, ...):
@@ -14,8 +13,6 @@ import type { Any } from "@bufbuild/protobuf/wkt";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { AggregatedDiscoveryService } from "./gen/envoy/service/discovery/v3/ads_pb.gen.js";
 import { IstioCertificateService } from "./gen/istio/v1/auth/ca_pb.gen.js";
-import { grpcServiceDefinition } from "./grpc.js";
-import type { GrpcHandlers } from "./grpc.js";
 
 export * as workload from "./gen/istio/workload/workload_pb.gen.js";
 export * as security from "./gen/istio/security/authorization_pb.gen.js";
@@ -99,20 +96,16 @@ export function unpackAny<D extends DescMessage>(schema: D, any: Any): MessageSh
   return anyUnpack(any, schema);
 }
 
-/** grpc-js definition of envoy.service.discovery.v3.AggregatedDiscoveryService (delta + SotW). */
-export const AdsService = grpcServiceDefinition(AggregatedDiscoveryService);
-type AdsMethods = (typeof AggregatedDiscoveryService)["method"];
-/**
- * Implementation shape for `server.addService(AdsService, impl)`. weft speaks delta xDS only, so
- * the state-of-the-world rpc may be left out: grpc-js then answers it with UNIMPLEMENTED.
- */
-export type AdsHandlers = Pick<GrpcHandlers<AdsMethods>, "deltaAggregatedResources"> &
-  Partial<Pick<GrpcHandlers<AdsMethods>, "streamAggregatedResources">>;
-
-/** grpc-js definition of istio.v1.auth.IstioCertificateService. */
-export const CaService = grpcServiceDefinition(IstioCertificateService);
-/** Implementation shape for `server.addService(CaService, impl)`. */
-export type CaHandlers = GrpcHandlers<(typeof IstioCertificateService)["method"]>;
+export {
+  AdsClient,
+  AdsService,
+  CaClient,
+  CaService,
+  type AdsHandlers,
+  type CaHandlers,
+  type GrpcClientConstructor,
+} from "./grpc-js.js";
+import { AdsService, CaService } from "./grpc-js.js";
 
 /** The delta ADS rpc's HTTP/2 path, for clients on the lean transport (grpc-http2.ts). */
 export const DELTA_ADS_PATH: string = AdsService.deltaAggregatedResources.path;

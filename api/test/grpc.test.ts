@@ -6,7 +6,9 @@ import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
   AddressSchema,
+  AdsClient,
   AdsService,
+  CaClient,
   CaService,
   DeltaDiscoveryRequestSchema,
   DeltaDiscoveryResponseSchema,
@@ -17,7 +19,6 @@ import {
   packAny,
   unpackAny,
 } from "@weft/api";
-import { AdsClient, CaClient } from "@weft/api/grpc-js";
 import type {
   AdsHandlers,
   CaHandlers,

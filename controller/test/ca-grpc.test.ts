@@ -3,8 +3,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { CaService, IstioCertificateRequestSchema, type IstioCertificateResponse } from "@weft/api";
-import { CaClient } from "@weft/api/grpc-js";
+import { CaClient, CaService, IstioCertificateRequestSchema, type IstioCertificateResponse } from "@weft/api";
 import {
   CertificateAuthority,
   IMPERSONATED_IDENTITY_KEY,

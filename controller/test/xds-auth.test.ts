@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
+  AdsClient,
   DeltaDiscoveryRequestSchema,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
 } from "@weft/api";
-import { AdsClient } from "@weft/api/grpc-js";
 import {
   TrustBundle,
   buildTokenTable,

@@ -4,13 +4,13 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import {
   AddressSchema,
+  AdsClient,
   DeltaDiscoveryRequestSchema,
   TYPE_URL,
   packAny,
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
 } from "@weft/api";
-import { AdsClient } from "@weft/api/grpc-js";
 import {
   DeltaXdsServer,
   ResourceCache,

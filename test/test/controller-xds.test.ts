@@ -10,8 +10,7 @@ import { webcrypto } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { IstioCertificateRequestSchema, TYPE_URL, type IstioCertificateResponse } from "@weft/api";
-import { CaClient } from "@weft/api/grpc-js";
+import { CaClient, IstioCertificateRequestSchema, TYPE_URL, type IstioCertificateResponse } from "@weft/api";
 import { EC_P256, exportPrivateKeyPem, x509 } from "@weft/controller";
 import {
   podYaml as sharedPodYaml,
