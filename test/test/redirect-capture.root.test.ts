@@ -5,12 +5,19 @@
 // :15053 and the answer seems to come from that server; a closed :15006 drops inbound (never the
 // app); unenrol releases the pod and leaves nothing behind.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import type net from "node:net";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { decode, encode } from "dns-packet";
-import { WEFT_MAPS, openPinnedMap, readReasonCounters } from "@weft/native";
+import {
+  ORIGINAL_SOURCE_MARK,
+  ORIGINAL_SOURCE_TABLE,
+  WEFT_MAPS,
+  openPinnedMap,
+  readReasonCounters,
+} from "@weft/native";
 import {
   createWorld,
   dnsQuery,
@@ -74,6 +81,7 @@ void describe("Redirector: capture in a netns world", { ...rootOnly(), timeout: 
       pinRoot: dirs.pinRoot,
       stateDir: dirs.stateDir,
       dns: true,
+      originalSource: true,
       // pod-a2's IPv4 (a pod that is not enrolled) is excluded outbound and a probe source inbound.
       excludeCidrs: [`${world.pod("pod-a2").ipv4}/32`, "2001:db8:ffff::/48"],
       probeSources: [world.pod("pod-a2").ipv4],
@@ -368,7 +376,25 @@ setTimeout(() => { process.stdout.write(JSON.stringify({ error: "timeout" }) + "
 
   void test("unenrol releases the pod, is idempotent and leaves no pins, map entries or records", async () => {
     const uid = spec("pod-a1").uid;
+    // Enrolled: the pod netns holds the original-source routing (ADR 0006); unenrolled, it does not.
+    const netns = w().pod("pod-a1").netns;
+    const routing = (): { rules: string; fwmarkAccept: string } => ({
+      rules: execFileSync("ip", ["-n", netns, "rule", "show"], { encoding: "utf8" }),
+      fwmarkAccept: execFileSync(
+        "ip",
+        ["netns", "exec", netns, "sysctl", "-n", "net.ipv4.tcp_fwmark_accept"],
+        {
+          encoding: "utf8",
+        },
+      ).trim(),
+    });
+    const rule = `fwmark 0x${ORIGINAL_SOURCE_MARK.toString(16)} lookup ${ORIGINAL_SOURCE_TABLE}`;
+    assert.ok(r().originalSourceReady(r().pod(uid)!.pod));
+    assert.ok(routing().rules.includes(rule), routing().rules);
+    assert.equal(routing().fwmarkAccept, "1");
     assert.equal(await r().unenroll(uid), true);
+    assert.ok(!routing().rules.includes(rule), routing().rules);
+    assert.equal(routing().fwmarkAccept, "0");
     assert.equal(await r().unenroll(uid), false, "a second unenrol is a no-op");
     const direct = await probe(w(), "pod-a1", w().pod("pod-b1").ipv4, ECHO);
     assert.equal(lineOf(direct).peer?.address, w().pod("pod-a1").ipv4, "plain TCP again");
