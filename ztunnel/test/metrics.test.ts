@@ -4,30 +4,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { createLogger, createRegistry } from "@weft/core";
-import type { Workload } from "@weft/state";
 import { ZtunnelMetrics } from "../src/metrics.js";
 import { newRecord, type ConnectionRecord } from "../src/proxy/record.js";
-
-const workload = (name: string): Workload => ({
-  uid: `Kubernetes//Pod/shop/${name}`,
-  name,
-  namespace: "shop",
-  addresses: ["10.0.0.1"],
-  network: "",
-  node: "node-a",
-  serviceAccount: name,
-  trustDomain: "cluster.local",
-  tunnelProtocol: "HBONE",
-  locality: { region: "", zone: "", subzone: "" },
-  services: {},
-  authorizationPolicies: [],
-  status: "Healthy",
-  canonicalName: name,
-  canonicalRevision: "v1",
-  workloadName: `${name}-deploy`,
-  workloadType: "DEPLOYMENT",
-  clusterId: "Kubernetes",
-});
+import { workload } from "./helpers/workloads.js";
 
 function metrics(): { m: ZtunnelMetrics; lines: string[] } {
   const lines: string[] = [];

@@ -4,7 +4,6 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
-import type { Workload } from "@weft/state";
 import { accessLogEntry, istioLabels } from "../src/metrics.js";
 import {
   newRecord,
@@ -17,27 +16,7 @@ import {
 } from "../src/proxy/index.js";
 import { parseHostPort } from "../src/ztunnel.js";
 import { deferred, listen, readAll } from "./helpers/net.js";
-
-const workload = (name: string, ns = "shop"): Workload => ({
-  uid: `Kubernetes//Pod/${ns}/${name}`,
-  name,
-  namespace: ns,
-  addresses: ["10.0.0.1"],
-  network: "",
-  node: "node-a",
-  serviceAccount: name,
-  trustDomain: "cluster.local",
-  tunnelProtocol: "HBONE",
-  locality: { region: "", zone: "", subzone: "" },
-  services: {},
-  authorizationPolicies: [],
-  status: "Healthy",
-  canonicalName: `${name}-app`,
-  canonicalRevision: "v2",
-  workloadName: `${name}-deploy`,
-  workloadType: "DEPLOYMENT",
-  clusterId: "Kubernetes",
-});
+import { workload } from "./helpers/workloads.js";
 
 void describe("data path helpers", () => {
   void it("picks the pod IP of the peer's family", () => {

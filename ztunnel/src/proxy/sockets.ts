@@ -53,6 +53,12 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export async function connectInNetns(dial: NetnsDial): Promise<net.Socket> {
   if (dial.originalSource !== undefined) return connectFromOriginalSource(dial, dial.originalSource);
   const socket = dialInNetns(await socketFor(dial), dial);
+  await connected(socket, dial);
+  return socket;
+}
+
+/** Resolves once `socket` is connected; destroys it after the dial's timeout. */
+async function connected(socket: net.Socket, dial: NetnsDial): Promise<void> {
   const timeoutMs = dial.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const timer = setTimeout(
     () =>
@@ -66,7 +72,6 @@ export async function connectInNetns(dial: NetnsDial): Promise<net.Socket> {
   } finally {
     clearTimeout(timer);
   }
-  return socket;
 }
 
 async function connectFromOriginalSource(
@@ -94,18 +99,9 @@ async function connectFromOriginalSource(
     throw err;
   }
   socket.connect({ host: dial.host, port: dial.port });
-  const timeoutMs = dial.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const timer = setTimeout(
-    () =>
-      socket.destroy(
-        weftError("WEFT_E_TIMEOUT", `connect to ${dial.host}:${dial.port} took over ${timeoutMs} ms`),
-      ),
-    timeoutMs,
-  );
   try {
-    await once(socket, "connect");
+    await connected(socket, dial);
   } finally {
-    clearTimeout(timer);
     release();
   }
   return socket;
