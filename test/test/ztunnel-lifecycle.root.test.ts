@@ -5,6 +5,7 @@
 // the next ztunnel re-adopts them.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   IDLE_CLIENT,
@@ -54,12 +55,25 @@ void describe(
           { name: "echo", node: "node-b", app: "echo", serviceAccount: "echo" },
         ],
         certTtl: "1m",
+        // This suite runs the fallback: apps are connected to from 127.0.0.6 (ADR 0006); the
+        // other suites run with original source (the default).
+        ztunnelEnv: { WEFT_ORIGINAL_SOURCE: "false" },
       });
       await startServer(mesh.world, "echo", "tcp-echo", ECHO);
     });
 
     after(async () => {
       await mesh?.destroy();
+    });
+
+    void it("with WEFT_ORIGINAL_SOURCE=false, connects to apps from 127.0.0.6 and leaves pods' routing alone", async () => {
+      const r = await tcpEcho(m().world, "client", { host: echoIp(), port: ECHO, bytes: 1024 });
+      assert.equal(r.ok, true);
+      assert.equal(r.serverSaw?.peer.address, "127.0.0.6");
+      const rules = execFileSync("ip", ["-n", m().world.pod("echo").netns, "rule", "show"], {
+        encoding: "utf8",
+      });
+      assert.ok(!rules.includes("fwmark"), rules);
     });
 
     void it("serves readiness, the config dump, certificates, pools and a log level switch", async () => {

@@ -104,6 +104,9 @@ void describe(
         true,
         "PERMISSIVE (the default) accepts plaintext",
       );
+      // The app sees the plaintext client itself (original source), not ztunnel.
+      const seen = await tcpEcho(m().world, "outsider", { host: echoIp(), port: ECHO, bytes: 1024 });
+      assert.equal(seen.serverSaw?.peer.address, m().world.pod("outsider").ipv4);
       const before = metricSum(await m().scrape("node-b"), "weft_ztunnel_connections_refused_total", {
         direction: "inbound",
         response_flags: "DENY",

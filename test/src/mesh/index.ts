@@ -49,6 +49,8 @@ export interface MeshSpec {
   readonly logLevel?: string;
   /** Capture pods' DNS (UDP/53, TCP/53) into ztunnel's proxy; upstream for other names. */
   readonly dns?: { readonly upstreams: readonly string[] };
+  /** More environment for every ztunnel (applied last), e.g. { WEFT_ORIGINAL_SOURCE: "false" }. */
+  readonly ztunnelEnv?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_NAMESPACE = "shop";
@@ -260,6 +262,7 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
           ...(this.spec.dns !== undefined
             ? { WEFT_DNS_CAPTURE: "true", WEFT_DNS_UPSTREAMS: this.spec.dns.upstreams.join(",") }
             : {}),
+          ...this.spec.ztunnelEnv,
         },
       },
     );
