@@ -65,6 +65,15 @@ void describe(
       return lineOf(r).via;
     }
 
+    /** How many original-source rules (ADR 0006) pod-a1's netns holds, per family. */
+    const originalSourceRules = (): number[] =>
+      ["-4", "-6"].map(
+        (family) =>
+          execFileSync("ip", [family, "-n", w().pod("pod-a1").netns, "rule", "show"], { encoding: "utf8" })
+            .split("\n")
+            .filter((l) => l.includes("fwmark 0x53a")).length,
+      );
+
     before(async () => {
       await sweepStale();
       world = await createWorld();
@@ -193,6 +202,8 @@ void describe(
       );
       assert.equal(via(await probe(w(), "pod-b1", w().pod("pod-a1").ipv4, APP)), "inbound");
       assert.equal(via(await probe(w(), "pod-b1", w().pod("pod-a1").ipv6, 15008)), "hbone");
+      // Re-adoption sets the pod's original-source routing up again without duplicating it.
+      assert.deepEqual(originalSourceRules(), [1, 1]);
     });
 
     void test("SIGTERM exits 0 and leaves the pins; unenrol through the API then releases the pod", async () => {
@@ -203,6 +214,7 @@ void describe(
       agent = await startAgentProcess();
       assert.deepEqual((await client.unenroll({ uid: a1().uid })).removed, true);
       assert.deepEqual((await client.unenroll({ uid: a1().uid })).removed, false);
+      assert.deepEqual(originalSourceRules(), [0, 0], "unenrol takes the routing down");
       const direct = await probe(w(), "pod-a1", w().pod("pod-b1").ipv4, ECHO);
       assert.equal(lineOf(direct).peer?.address, w().pod("pod-a1").ipv4, "plain TCP once released");
       assert.deepEqual(filesBelow(join(dirs.pinRoot, "pods")), []);
