@@ -206,48 +206,60 @@ static void nl_attr_u32(struct nlmsghdr *msg, unsigned short type, uint32_t valu
 	msg->nlmsg_len = NLMSG_ALIGN(msg->nlmsg_len) + RTA_ALIGN(a->rta_len);
 }
 
-static bool fwmark_rule(struct ns_job *j, int nl, int family)
+struct nl_u32_attr {
+	unsigned short type;
+	uint32_t value;
+};
+
+/* One RTM_NEW* (or, when removing, RTM_DEL*) request: a fixed header and u32 attributes. */
+static bool nl_change(struct ns_job *j, int nl, uint16_t add, uint16_t del, const void *hdr,
+		      size_t hdr_len, const struct nl_u32_attr *attrs, int nattrs, const char *what)
 {
 	union {
 		struct nlmsghdr h;
 		char buf[256];
 	} m;
 	memset(&m, 0, sizeof m);
-	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct fib_rule_hdr));
-	m.h.nlmsg_type = j->remove ? RTM_DELRULE : RTM_NEWRULE;
+	m.h.nlmsg_len = NLMSG_LENGTH(hdr_len);
+	m.h.nlmsg_type = j->remove ? del : add;
 	m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (j->remove ? 0 : NLM_F_CREATE | NLM_F_EXCL);
-	struct fib_rule_hdr *r = NLMSG_DATA(&m.h);
-	r->family = (uint8_t)family;
-	r->action = FR_ACT_TO_TBL;
-	nl_attr_u32(&m.h, FRA_FWMARK, (uint32_t)j->mark);
-	nl_attr_u32(&m.h, FRA_FWMASK, 0xffffffffu);
-	nl_attr_u32(&m.h, FRA_TABLE, j->route_table);
+	memcpy(NLMSG_DATA(&m.h), hdr, hdr_len);
+	for (int i = 0; i < nattrs; i++)
+		nl_attr_u32(&m.h, attrs[i].type, attrs[i].value);
+	return nl_talk(j, nl, &m.h, what);
+}
+
+static bool fwmark_rule(struct ns_job *j, int nl, int family)
+{
+	struct fib_rule_hdr r = { .family = (uint8_t)family, .action = FR_ACT_TO_TBL };
 	/* A fixed preference (ahead of main at 32766): without one the kernel picks a new one per
 	 * add, and a repeated add would make a second rule instead of finding the first. */
-	nl_attr_u32(&m.h, FRA_PRIORITY, ORIGINAL_SOURCE_RULE_PREF);
-	return nl_talk(j, nl, &m.h, family == AF_INET ? "ip rule (fwmark, IPv4)" : "ip rule (fwmark, IPv6)");
+	const struct nl_u32_attr attrs[] = {
+		{ FRA_FWMARK, (uint32_t)j->mark },
+		{ FRA_FWMASK, 0xffffffffu },
+		{ FRA_TABLE, j->route_table },
+		{ FRA_PRIORITY, ORIGINAL_SOURCE_RULE_PREF },
+	};
+	return nl_change(j, nl, RTM_NEWRULE, RTM_DELRULE, &r, sizeof r, attrs, 4,
+			 family == AF_INET ? "ip rule (fwmark, IPv4)" : "ip rule (fwmark, IPv6)");
 }
 
 static bool local_default_route(struct ns_job *j, int nl, int family)
 {
-	union {
-		struct nlmsghdr h;
-		char buf[256];
-	} m;
-	memset(&m, 0, sizeof m);
-	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	m.h.nlmsg_type = j->remove ? RTM_DELROUTE : RTM_NEWROUTE;
-	m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (j->remove ? 0 : NLM_F_CREATE | NLM_F_EXCL);
-	struct rtmsg *rt = NLMSG_DATA(&m.h);
-	rt->rtm_family = (uint8_t)family;
-	rt->rtm_table = RT_TABLE_UNSPEC; /* the table is in RTA_TABLE (it may exceed 255) */
-	rt->rtm_protocol = RTPROT_BOOT;
-	rt->rtm_scope = RT_SCOPE_HOST;
-	rt->rtm_type = RTN_LOCAL;
-	nl_attr_u32(&m.h, RTA_TABLE, j->route_table);
-	nl_attr_u32(&m.h, RTA_OIF, 1); /* lo is ifindex 1 in every netns */
-	return nl_talk(j, nl, &m.h,
-		       family == AF_INET ? "ip route (local default, IPv4)" : "ip route (local default, IPv6)");
+	struct rtmsg rt = {
+		.rtm_family = (uint8_t)family,
+		.rtm_table = RT_TABLE_UNSPEC, /* the table is in RTA_TABLE (it may exceed 255) */
+		.rtm_protocol = RTPROT_BOOT,
+		.rtm_scope = RT_SCOPE_HOST,
+		.rtm_type = RTN_LOCAL,
+	};
+	const struct nl_u32_attr attrs[] = {
+		{ RTA_TABLE, j->route_table },
+		{ RTA_OIF, 1 }, /* lo is ifindex 1 in every netns */
+	};
+	return nl_change(j, nl, RTM_NEWROUTE, RTM_DELROUTE, &rt, sizeof rt, attrs, 2,
+			 family == AF_INET ? "ip route (local default, IPv4)"
+					   : "ip route (local default, IPv6)");
 }
 
 static bool write_sysctl(struct ns_job *j, const char *path, const char *value)
