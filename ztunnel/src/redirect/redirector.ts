@@ -440,7 +440,12 @@ export class Redirector {
         this.#originalSourceReady.add(record.netnsCookie);
       } catch (err) {
         this.#log?.warn(
-          { err, uid: record.uid, pod: `${record.namespace}/${record.name}` },
+          {
+            err,
+            uid: record.uid,
+            pod: `${record.namespace}/${record.name}`,
+            fix: "the agent needs CAP_NET_ADMIN and a kernel with policy routing (ip rule) in the pod's netns; set WEFT_ORIGINAL_SOURCE=false to connect from 127.0.0.6 without trying",
+          },
           "cannot set up original-source routing in the pod; its apps will see connections from 127.0.0.6",
         );
       }
