@@ -274,8 +274,6 @@ export interface SkLookupCtx {
   protocol: "tcp" | "udp";
   remote: Endpoint;
   local: Endpoint;
-  /** The interface the packet arrived on (1 = lo); 0 when unset. */
-  ingressIfindex?: number;
   cookie?: bigint;
 }
 
@@ -309,7 +307,6 @@ export const skLookupCtx: StructCodec<SkLookupCtx> = {
     }
     b.writeUInt16BE(v.remote.port, 36); // network byte order
     writeU32(b, v.local.port, 60); // host byte order
-    writeU32(b, v.ingressIfindex ?? 0, 64);
     return b;
   },
   decode(b) {
@@ -324,7 +321,6 @@ export const skLookupCtx: StructCodec<SkLookupCtx> = {
       protocol: readU32(b, 12) === IPPROTO_UDP ? "udp" : "tcp",
       remote: { address: addr(16, 20), port: b.readUInt16BE(36) },
       local: { address: addr(40, 44), port: readU32(b, 60) },
-      ingressIfindex: readU32(b, 64),
     };
   },
 };

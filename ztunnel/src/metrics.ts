@@ -101,9 +101,7 @@ export class ZtunnelMetrics implements ConnectionObserver {
   readonly activeConnections: Gauge<"direction">;
   readonly refused: Counter<"direction" | "response_flags">;
   readonly authorizations: Counter<"decision" | "reason" | "transport">;
-  /** Connections being proxied now (the gauge's total, for the drain loop). */
-  active = 0;
-  /** Inbound/outbound halves of `active`, read by the gauge at scrape time. */
+  /** Connections being proxied now, by direction (read by the gauge at scrape time). */
   readonly #activeBy = { inbound: 0, outbound: 0 };
   readonly #series = new Map<string, TcpSeries>();
   readonly #log: Logger;
@@ -263,6 +261,11 @@ export class ZtunnelMetrics implements ConnectionObserver {
     });
   }
 
+  /** Connections being proxied now (the gauge's total, for the drain loop). */
+  get active(): number {
+    return this.#activeBy.inbound + this.#activeBy.outbound;
+  }
+
   /** The series of `r`'s labels now (response flags may change between open and close). */
   #seriesOf(r: ConnectionRecord): TcpSeries {
     const labels = istioLabels(r);
@@ -278,7 +281,6 @@ export class ZtunnelMetrics implements ConnectionObserver {
   onOpen(r: ConnectionRecord): void {
     this.#seriesOf(r).opened++;
     this.#activeBy[r.direction]++;
-    this.active++;
   }
 
   onClose(r: ConnectionRecord): void {
@@ -288,7 +290,6 @@ export class ZtunnelMetrics implements ConnectionObserver {
       s.sent += r.bytesFromServer;
       s.received += r.bytesFromClient;
       this.#activeBy[r.direction]--;
-      this.active--;
     } else {
       this.refused.inc({ direction: r.direction, response_flags: r.responseFlags });
     }

@@ -102,7 +102,6 @@ export class InboundProxy {
     this.hbone.handleConnection(socket);
   }
 
-  /** PodHandlers.inbound: plaintext to any port of the pod. */
   /**
    * From now on connect to apps from the client's own IP where the pod is set up for it (ADR
    * 0006); until then, and for other pods, from 127.0.0.6.
@@ -133,6 +132,7 @@ export class InboundProxy {
     return { ...base, localAddress: upstreamSourceFor(target.ip) };
   }
 
+  /** PodHandlers.inbound: plaintext to any port of the pod. */
   handlePlaintext(socket: net.Socket, ctx: InboundContext): void {
     socket.on("error", () => {
       /* reported through the splice result */

@@ -108,19 +108,12 @@ async function connectFromOriginalSource(
 }
 
 function transparentSocketFor(netnsPath: string, family: 4 | 6): Promise<number> {
-  const key = `${netnsPath}\0transparent${family}`;
-  let r = ready.get(key);
-  if (r === undefined) {
-    r = new ReadySockets(netnsPath, {
-      family,
-      type: "tcp",
-      transparent: true,
-      mark: ORIGINAL_SOURCE_MARK,
-    });
-    ready.set(key, r);
-    sweeper ??= setInterval(sweepIdle, SOCKET_IDLE_MS / 2).unref();
-  }
-  return r.take();
+  return takeReady(`${netnsPath}\0transparent${family}`, netnsPath, {
+    family,
+    type: "tcp",
+    transparent: true,
+    mark: ORIGINAL_SOURCE_MARK,
+  });
 }
 
 /** Same as connectInNetns but returns the connecting socket at once (TLS can start on it). */
@@ -226,16 +219,20 @@ function socketFor(dial: NetnsDial): Promise<number> {
     return Promise.reject(weftError("WEFT_E_INVALID_INPUT", `cannot dial ${dial.host}: not an IP address`));
   }
   const address = dial.localAddress ?? (family === 6 ? "::" : "0.0.0.0");
-  const key = `${dial.netnsPath}\0${address}`;
+  return takeReady(`${dial.netnsPath}\0${address}`, dial.netnsPath, {
+    family: family === 6 ? 6 : 4,
+    type: "tcp",
+    address,
+    port: 0,
+    mark: ZTUNNEL_SOCKET_MARK,
+  });
+}
+
+/** A ready socket of the kind `key` names, made in `netnsPath` with `options` when none is kept. */
+function takeReady(key: string, netnsPath: string, options: SocketInNetnsOptions): Promise<number> {
   let r = ready.get(key);
   if (r === undefined) {
-    r = new ReadySockets(dial.netnsPath, {
-      family: family === 6 ? 6 : 4,
-      type: "tcp",
-      address,
-      port: 0,
-      mark: ZTUNNEL_SOCKET_MARK,
-    });
+    r = new ReadySockets(netnsPath, options);
     ready.set(key, r);
     sweeper ??= setInterval(sweepIdle, SOCKET_IDLE_MS / 2).unref();
   }

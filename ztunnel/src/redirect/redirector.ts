@@ -191,8 +191,8 @@ export class Redirector {
   readonly #stats: BpfMap<number, bigint[]>;
   readonly #origSrc: BpfMap<ConnKey, number>;
   readonly originalSource: boolean;
-  /** Netns cookies of pods whose netns is set up for original-source dials. */
-  readonly #originalSourceReady = new Set<string>();
+  /** Pods (by netns cookie) whose netns is set up for original-source dials, and for which families. */
+  readonly #originalSourceReady = new Map<string, { readonly ipv6: boolean }>();
   readonly #handlers: PodHandlers;
   readonly #log: Logger | undefined;
   readonly #pods = new Map<string, Enrolled>();
@@ -437,7 +437,7 @@ export class Redirector {
       // Not fatal: without it the pod is still served, connected to from 127.0.0.6 as before.
       try {
         await setUpOriginalSource(record.netnsPath, { ipv6 });
-        this.#originalSourceReady.add(record.netnsCookie);
+        this.#originalSourceReady.set(record.netnsCookie, { ipv6 });
       } catch (err) {
         this.#log?.warn(
           {
@@ -576,10 +576,11 @@ export class Redirector {
     if (record !== undefined) releaseNetnsSockets(record.netnsPath);
     // A pod that lives on uncaptured must not keep our routing: its answers to a marked socket
     // would go to lo. Usually the netns is gone already; then there is nothing to undo.
-    if (record !== undefined && this.#originalSourceReady.delete(record.netnsCookie)) {
+    const routing = record && this.#originalSourceReady.get(record.netnsCookie);
+    if (record !== undefined && routing !== undefined) {
+      this.#originalSourceReady.delete(record.netnsCookie);
       if (inodeOf(record.netnsPath) === record.netnsIno) {
-        const ipv6 = await hasIpv6(record.netnsPath).catch(() => false);
-        await takeDownOriginalSource(record.netnsPath, { ipv6 }).catch((err: unknown) =>
+        await takeDownOriginalSource(record.netnsPath, routing).catch((err: unknown) =>
           this.#log?.warn({ err, uid }, "cannot take down original-source routing in the pod"),
         );
       }
