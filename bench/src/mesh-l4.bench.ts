@@ -1,5 +1,6 @@
 // mesh-l4 (DESIGN §11, issue 6): the L4 data path side by side in one run on one machine:
-// direct (pods not enrolled), a stunnel4 mutual-TLS pair, weft L4 through two ztunnels (client on
+// direct (pods not enrolled), a stunnel4 mutual-TLS pair, two "Node floor" pairs (the least a
+// Node.js tunnel does: mesh-l4/relay.ts), weft L4 through two ztunnels (client on
 // node-a, server on node-b) and weft on one node. iperf3 for throughput (1 and 8 streams), fortio
 // (built from its Go module into bench/.cache/bin by scripts/bench.sh) for latency at a fixed rate
 // and at saturation and for new connections per second, /proc for the tunnels' CPU and RSS.
@@ -40,6 +41,15 @@ const HTTP_PORT = 8080;
 const ECHO_PORT = 7000;
 /** stunnel: the server side listens on these (TLS) and forwards to the real port on its loopback. */
 const TLS_OFFSET = 10_000;
+/** The Node floor relays (mesh-l4/relay.ts): tls server ports from here (one per app port), h2 one port. */
+const NODE_TLS_BASE = 30_000;
+const NODE_H2_PORT = 30_100;
+/** Client-side loopback addresses: stunnel 127.0.0.1, the Node relays these, so the ports do not clash. */
+const NODE_TLS_CLIENT = "127.0.0.2";
+const NODE_H2_CLIENT = "127.0.0.3";
+const RELAY = fileURLToPath(new URL("./mesh-l4/relay.js", import.meta.url));
+/** The relays run with the V8 flags weft's launcher gives the ztunnel (ztunnel/bin/weft-ztunnel). */
+const RELAY_NODE_FLAGS = ["--max-semi-space-size=2"];
 const CLK_TCK = 100;
 /** What --cpu-prof profiles: the fixed-rate phase (default), the connect/close loop, or iperf3 1 stream. */
 const PROFILE_PHASE = process.env.WEFT_BENCH_PROFILE_PHASE ?? "fixed";
@@ -267,6 +277,7 @@ class MeshL4Run {
   readonly #servers = new Map<string, PodProcess[]>();
   readonly #stunnel = new Map<string, number>();
   readonly #stunnelProcs: PodProcess[] = [];
+  readonly #relays = { "node-tls": new Map<string, number>(), "node-h2": new Map<string, number>() };
 
   constructor(
     readonly ctx: BenchContext,
@@ -333,6 +344,35 @@ class MeshL4Run {
     // stunnel logs nothing at debug 3 (notice level would log every connection): probe its ports.
     await this.probe("dsrv", "127.0.0.1", HTTP_PORT + TLS_OFFSET);
     await this.probe("dcli", "127.0.0.1", HTTP_PORT);
+    await this.startRelays(dir);
+  }
+
+  /** The Node floor pairs, in the stunnel pods with the stunnel certificates. */
+  async startRelays(certDir: string): Promise<void> {
+    const w = this.mesh.world;
+    const apps = [IPERF_PORT, HTTP_PORT, ECHO_PORT].map(String);
+    const serverIp = w.pod("dsrv").ipv4;
+    const pairs = [
+      { row: "node-tls", mode: "tls", port: NODE_TLS_BASE, client: NODE_TLS_CLIENT },
+      { row: "node-h2", mode: "h2", port: NODE_H2_PORT, client: NODE_H2_CLIENT },
+    ] as const;
+    for (const p of pairs) {
+      const server = await w.spawnInPod(
+        "dsrv",
+        process.execPath,
+        [...RELAY_NODE_FLAGS, RELAY, p.mode, "server", String(p.port), certDir, ...apps],
+        { name: `${p.row}-server` },
+      );
+      await waitForLog(server, "relay ready");
+      const client = await w.spawnInPod(
+        "dcli",
+        process.execPath,
+        [...RELAY_NODE_FLAGS, RELAY, p.mode, "client", p.client, serverIp, String(p.port), certDir, ...apps],
+        { name: `${p.row}-client` },
+      );
+      await waitForLog(client, "relay ready");
+      this.#relays[p.row].set(`${p.row}-server`, server.pid).set(`${p.row}-client`, client.pid);
+    }
   }
 
   /** Waits until host:port accepts a TCP connection from inside `pod`. */
@@ -363,6 +403,8 @@ class MeshL4Run {
     return [
       { name: "direct", client: "dcli", host: w.pod("dsrv").ipv4, tunnels: () => new Map() },
       { name: "stunnel4", client: "dcli", host: "127.0.0.1", tunnels: () => this.#stunnel },
+      { name: "node-tls", client: "dcli", host: NODE_TLS_CLIENT, tunnels: () => this.#relays["node-tls"] },
+      { name: "node-h2", client: "dcli", host: NODE_H2_CLIENT, tunnels: () => this.#relays["node-h2"] },
       { name: "weft-l4", client: "mcli", host: w.pod("msrv").ipv4, tunnels: zt("node-a", "node-b") },
       { name: "weft-same-node", client: "mcli", host: w.pod("msrv-a").ipv4, tunnels: zt("node-a") },
     ];
@@ -534,7 +576,8 @@ export const meshL4: Benchmark = {
   description:
     "The L4 data path: throughput (iperf3, 1 and 8 streams), latency at a fixed 1000 rps and at saturation " +
     "(fortio, HTTP/1.1, 1 KB), tunnel CPU per 1000 requests, tunnel RSS at 1 and 1000 connections, and new " +
-    "connections per second: direct, a stunnel4 mTLS pair, weft through two ztunnels and on one node.",
+    "connections per second: direct, a stunnel4 mTLS pair, two Node floor pairs (node:tls; a minimal " +
+    "HBONE), weft through two ztunnels and on one node.",
   render: renderMeshL4,
   async run(ctx: BenchContext): Promise<BenchResult> {
     const s = settings(ctx.quick);
@@ -577,6 +620,7 @@ export const meshL4: Benchmark = {
       },
       rows: r.rows,
       targets: profiling ? [] : evaluateTargets(r.rows),
+      ...(profiling ? {} : { floorTargets: evaluateTargets(r.rows, "node-h2") }),
       ...(profiles && { profiles, profilePhase: profilePhase(s) }),
     };
     return {

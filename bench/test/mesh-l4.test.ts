@@ -142,6 +142,19 @@ void describe("mesh-l4 figures", () => {
     assert.match(md, /\| weft L4 \(2 ztunnels\) \| 6\.00 \(0\.30×\)/);
     assert.match(md, /\| added p99 at 1000 rps \| ≤ 1 ms \| 0\.700 ms \| pass \|/);
     assert.equal(renderMeshL4([]), "No mesh-l4 figures.");
+
+    // The Node floor row is evaluated with the same targets, and shown next to weft's.
+    const floorRow: RowFigures = { ...rows[2]!, row: "node-h2", iperf1: iperf(2e9), fixed: fortio(1000, 3) };
+    const floor = evaluateTargets([...rows, floorRow], "node-h2");
+    const floorPass = Object.fromEntries(floor.map((x) => [x.name, x.pass]));
+    assert.equal(floorPass["throughput, 1 stream"], false); // 0.5×
+    assert.equal(floorPass["added p99 at 1000 rps"], false); // 2.5 ms
+    const withFloor = renderMeshL4([{ ...scenario, rows: [...rows, floorRow], floorTargets: floor }]);
+    assert.match(
+      withFloor,
+      /\| added p99 at 1000 rps \| ≤ 1 ms \| 0\.700 ms \| pass \| 2\.500 ms \| FAIL \|/,
+    );
+    assert.match(withFloor, /\| Node floor: minimal HBONE pair \| 2\.00 \(0\.10×\)/);
   });
 
   void it("summarizes a V8 CPU profile by self time", () => {

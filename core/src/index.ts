@@ -59,3 +59,4 @@ export {
   type CapabilityName,
   type MountEntry,
 } from "./caps.js";
+export { memoryReport, type HeapSpaceReport, type MemoryReport } from "./memory.js";

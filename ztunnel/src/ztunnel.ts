@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { serveMetrics, weftError, type Logger, type MetricsServer } from "@weft/core";
+import { memoryReport, serveMetrics, weftError, type Logger, type MetricsServer } from "@weft/core";
 import {
   DeltaXdsClient,
   StateStore,
@@ -247,6 +247,8 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
         return json(res, identities.certificates?.() ?? []);
       case "/pools":
         return json(res, pool.snapshot());
+      case "/memory":
+        return json(res, memoryReport());
       case "/logging": {
         const level = url.searchParams.get("level");
         if (req.method === "POST" && level !== null) {
@@ -262,7 +264,11 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
         return json(res, { level: logger.level });
       }
       default:
-        return text(res, 404, "not found: try /config_dump, /certs, /pools, POST /logging?level=debug\n");
+        return text(
+          res,
+          404,
+          "not found: try /config_dump, /certs, /pools, /memory, POST /logging?level=debug\n",
+        );
     }
   });
 

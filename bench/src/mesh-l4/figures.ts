@@ -1,11 +1,13 @@
 // The pure parts of mesh-l4: parsing iperf3 and fortio JSON and /proc files, the issue's targets
 // and their evaluation, and the Markdown. No I/O here, so bench/test can drive it directly.
 
-export type RowName = "direct" | "stunnel4" | "weft-l4" | "weft-same-node";
+export type RowName = "direct" | "stunnel4" | "node-tls" | "node-h2" | "weft-l4" | "weft-same-node";
 
 export const ROW_LABELS: Readonly<Record<RowName, string>> = {
   direct: "direct (no mesh)",
   stunnel4: "stunnel4 mTLS pair",
+  "node-tls": "Node floor: node:tls relay pair",
+  "node-h2": "Node floor: minimal HBONE pair",
   "weft-l4": "weft L4 (2 ztunnels)",
   "weft-same-node": "weft L4 same node (1 ztunnel)",
 };
@@ -185,6 +187,11 @@ export interface MeshL4Scenario {
   };
   readonly rows: readonly RowFigures[];
   readonly targets: readonly TargetResult[];
+  /**
+   * The same targets measured on the minimal HBONE relay pair (node-h2): what any Node.js HBONE
+   * tunnel reaches here at best. Absent in runs from before that row existed.
+   */
+  readonly floorTargets?: readonly TargetResult[];
   /** --cpu-prof: per ztunnel. */
   readonly profiles?: Readonly<Record<string, ProfileSummary>>;
   /** What the profile covered. */
@@ -213,11 +220,14 @@ function maxOf(rec: Readonly<Record<string, number>> | undefined): number | unde
   return v.length === 0 ? undefined : Math.max(...v);
 }
 
-/** The issue's targets for the L4 data path, evaluated on one run's rows (weft-l4 against the rest). */
-export function evaluateTargets(rows: readonly RowFigures[]): TargetResult[] {
+/**
+ * The issue's targets for the L4 data path, evaluated on one run's rows: `subject` (weft-l4, or a
+ * Node floor row) against direct and stunnel4 of the same run.
+ */
+export function evaluateTargets(rows: readonly RowFigures[], subject: RowName = "weft-l4"): TargetResult[] {
   const direct = rowOf(rows, "direct");
   const stunnel = rowOf(rows, "stunnel4");
-  const weft = rowOf(rows, "weft-l4");
+  const weft = rowOf(rows, subject);
   const out: TargetResult[] = [];
   const ratioTarget = (
     name: string,
@@ -408,7 +418,14 @@ export function summarizeProfile(
   };
 }
 
-const ROW_ORDER: readonly RowName[] = ["direct", "stunnel4", "weft-l4", "weft-same-node"];
+const ROW_ORDER: readonly RowName[] = [
+  "direct",
+  "stunnel4",
+  "node-tls",
+  "node-h2",
+  "weft-l4",
+  "weft-same-node",
+];
 
 function gbit(b: number | undefined): string {
   return b === undefined ? "–" : fmt(b / 1e9, 2);
@@ -443,7 +460,11 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
       `(-qps 0) for ${st.saturationSeconds} s. New connections: fortio -keepalive=false -qps 0, ` +
       `${st.connections} connections, ${st.connSeconds} s (one TCP connection per HTTP request). ` +
       `stunnel4 ${st.stunnel}: client stunnel in the client pod, server stunnel in the server pod, mutual TLS ` +
-      `(ECDSA P-256, TLS 1.3). All pods on a 2-node netns testbed, client on node-a, server on node-b ` +
+      `(ECDSA P-256, TLS 1.3). Node floor rows: the least a Node.js tunnel pair does here, in the ` +
+      `stunnel pods with its certificates (bench/src/mesh-l4/relay.ts: accept, connect, pipe(); no ` +
+      `routing, policy, metrics or logs): node:tls = a TLS connection per app connection like stunnel, ` +
+      `minimal HBONE = one HTTP/2 session over mutual TLS 1.3 and a CONNECT stream per app connection, ` +
+      `weft's windows. All pods on a 2-node netns testbed, client on node-a, server on node-b ` +
       `(same-node row: both on node-a); ratios are against direct in this run.`,
     "",
     "| row | 1 stream Gbit/s | 8 streams Gbit/s | p50 / p99 / p99.9 ms at " +
@@ -469,7 +490,7 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
   }
   lines.push(
     "",
-    "CPU and memory of the tunnel processes (ztunnels for weft, both stunnel processes for stunnel4):",
+    "CPU and memory of the tunnel processes (ztunnels for weft, both processes of each pair):",
     "",
     `| row | CPU s per 1000 req at ${st.fixedQps} rps (= vCPU per 1000 rps) | CPU s per 1000 req at saturation | RSS MiB, 1 conn | RSS MiB, ${st.held} conns | RSS MiB after the load |`,
     "|---|---|---|---|---|---|",
@@ -481,16 +502,22 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
         `| ${fmt(r.saturationCpu?.per1000, 4)} | ${mib(r.rss?.oneConnKiB)} | ${mib(r.rss?.manyConnKiB)} | ${mib(r.rss?.afterLoadKiB)} |`,
     );
   }
+  const verdict = (t: TargetResult | undefined): string =>
+    t === undefined || t.pass === undefined ? "n/a" : t.pass ? "pass" : "FAIL";
+  const floor = s.floorTargets;
   lines.push(
     "",
-    "Targets from the issue (reported, not asserted):",
+    "Targets from the issue (reported, not asserted)" +
+      (floor === undefined ? ":" : "; the last two columns are the same figure for the minimal HBONE pair:"),
     "",
-    "| target | wanted | measured | |",
-    "|---|---|---|---|",
+    floor === undefined ? "| target | wanted | measured | |" : "| target | wanted | weft | | Node floor | |",
+    floor === undefined ? "|---|---|---|---|" : "|---|---|---|---|---|---|",
   );
-  for (const t of s.targets) {
+  for (const [i, t] of s.targets.entries()) {
+    const f = floor?.[i];
     lines.push(
-      `| ${t.name} | ${t.target} | ${t.measured} | ${t.pass === undefined ? "n/a" : t.pass ? "pass" : "FAIL"} |`,
+      `| ${t.name} | ${t.target} | ${t.measured} | ${verdict(t)} |` +
+        (floor === undefined ? "" : ` ${f?.measured ?? "missing"} | ${verdict(f)} |`),
     );
   }
   const failures = rows.flatMap((r) =>

@@ -14,7 +14,8 @@ import { createWorld, type PodProcess, type World } from "../netns/index.js";
 // test/dist/src/mesh → the repository root.
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 const CONTROLLER_MAIN = join(ROOT, "controller/dist/src/main.js");
-const ZTUNNEL_MAIN = join(ROOT, "ztunnel/dist/src/main.js");
+// The launcher, not main.js: it carries the V8 flags the ztunnel ships with.
+const ZTUNNEL_BIN = join(ROOT, "ztunnel/bin/weft-ztunnel");
 export const CONTROLLER_NAME = "weft-controller.weft-system.svc";
 export const XDS_PORT = 15012;
 
@@ -238,11 +239,11 @@ ${[...this.tokens].map(([node, token]) => `  - { token: ${token}, serviceAccount
     const pinRoot = pinRootOf(this.world, node);
     const socket = join(this.dir, `${node}-cni.sock`);
     // `ip netns exec` remounts /sys, hiding bpffs and cgroup2; re-entering the host mount namespace
-    // gives ztunnel what a DaemonSet gets from hostPath mounts. nsenter execs: same PID.
+    // gives ztunnel what a DaemonSet gets from hostPath mounts. nsenter and the launcher exec: same PID.
     const proc = await this.world.spawnOnNode(
       node,
       "nsenter",
-      [`--mount=/proc/${process.pid}/ns/mnt`, "--", process.execPath, ZTUNNEL_MAIN],
+      [`--mount=/proc/${process.pid}/ns/mnt`, "--", ZTUNNEL_BIN],
       {
         name: "ztunnel",
         env: {
