@@ -49,7 +49,7 @@ const NODE_TLS_CLIENT = "127.0.0.2";
 const NODE_H2_CLIENT = "127.0.0.3";
 const RELAY = fileURLToPath(new URL("./mesh-l4/relay.js", import.meta.url));
 /** The relays run with the V8 flags weft's launcher gives the ztunnel (ztunnel/bin/weft-ztunnel). */
-const RELAY_NODE_FLAGS = ["--max-semi-space-size=2"];
+const RELAY_NODE_FLAGS = ["--max-semi-space-size=4"];
 const CLK_TCK = 100;
 /** What --cpu-prof profiles: the fixed-rate phase (default), the connect/close loop, or iperf3 1 stream. */
 const PROFILE_PHASE = process.env.WEFT_BENCH_PROFILE_PHASE ?? "fixed";

@@ -24,7 +24,8 @@ export interface MemoryReport {
   readonly nodeFlags: readonly string[];
 }
 
-export function memoryReport(): MemoryReport {
+/** `nodeOptions`: the process's NODE_OPTIONS, as its config.ts read it (only config.ts reads the environment). */
+export function memoryReport(nodeOptions = ""): MemoryReport {
   const usage = process.memoryUsage();
   const heapSpaces: Record<string, HeapSpaceReport> = {};
   for (const space of getHeapSpaceStatistics()) {
@@ -34,7 +35,7 @@ export function memoryReport(): MemoryReport {
       physicalBytes: space.physical_space_size,
     };
   }
-  const fromEnv = (process.env.NODE_OPTIONS ?? "").split(/\s+/).filter((f) => f !== "");
+  const fromEnv = nodeOptions.split(/\s+/).filter((f) => f !== "");
   return {
     rssBytes: usage.rss,
     heapTotalBytes: usage.heapTotal,

@@ -9,7 +9,7 @@ const run = promisify(execFile);
 const entry = fileURLToPath(new URL("../src/memory.js", import.meta.url));
 
 void it("memoryReport: heap spaces by name, and the flags from the command line and NODE_OPTIONS in order", async () => {
-  const script = `import(${JSON.stringify(entry)}).then((m) => console.log(JSON.stringify(m.memoryReport())));`;
+  const script = `import(${JSON.stringify(entry)}).then((m) => console.log(JSON.stringify(m.memoryReport(process.env.NODE_OPTIONS))));`;
   const { stdout } = await run(process.execPath, ["--max-semi-space-size=1", "-e", script], {
     env: { ...process.env, NODE_OPTIONS: "--max-semi-space-size=2" },
   });

@@ -289,6 +289,12 @@ export const ZTUNNEL_CONFIG = defineConfig({
     default: true,
     why: "Sets V8's --external-memory-accounted-in-global-limit at start-up: every socket read is an external buffer, and without it V8 finds the dead ones only through forced full collections. In mesh-l4 A/B (docs/perf/l4-hot-path.md) it cut CPU per request ~20 % and raised throughput ~16 %, at ~20 % more RSS after load. Set false to get V8's default back.",
   },
+  nodeOptions: {
+    env: "NODE_OPTIONS",
+    type: "string",
+    default: "",
+    why: "Read by Node itself; ztunnel only reports it in the admin /memory. The launcher (bin/weft-ztunnel) puts --max-semi-space-size=4 first here (ADR 0009); flags added after it win.",
+  },
 });
 
 export type ZtunnelConfig = ConfigOf<typeof ZTUNNEL_CONFIG>;

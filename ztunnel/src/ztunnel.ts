@@ -248,7 +248,7 @@ export async function startZtunnel(opts: ZtunnelOptions): Promise<RunningZtunnel
       case "/pools":
         return json(res, pool.snapshot());
       case "/memory":
-        return json(res, memoryReport());
+        return json(res, memoryReport(config.nodeOptions));
       case "/logging": {
         const level = url.searchParams.get("level");
         if (req.method === "POST" && level !== null) {
