@@ -51,6 +51,15 @@ function listen(server: net.Server, port: number, host?: string): Promise<void> 
   });
 }
 
+/** The client side of a pair: listens on host:appPort, tunnels to the server side. */
+interface ClientSide {
+  readonly host: string;
+  readonly serverIp: string;
+  readonly serverPort: number;
+  readonly dir: string;
+  readonly appPorts: readonly number[];
+}
+
 async function tlsServer(listenPort: number, dir: string, appPorts: number[]): Promise<void> {
   const options = { ...credentials(dir, "server"), requestCert: true, rejectUnauthorized: true };
   for (const [i, appPort] of appPorts.entries()) {
@@ -59,13 +68,7 @@ async function tlsServer(listenPort: number, dir: string, appPorts: number[]): P
   }
 }
 
-async function tlsClient(
-  host: string,
-  serverIp: string,
-  serverPort: number,
-  dir: string,
-  appPorts: number[],
-): Promise<void> {
+async function tlsClient({ host, serverIp, serverPort, dir, appPorts }: ClientSide): Promise<void> {
   const context = tls.createSecureContext(credentials(dir, "client"));
   for (const [i, appPort] of appPorts.entries()) {
     const server = net.createServer((s) =>
@@ -103,13 +106,7 @@ async function h2Server(listenPort: number, dir: string): Promise<void> {
   await listen(server, listenPort);
 }
 
-async function h2Client(
-  host: string,
-  serverIp: string,
-  serverPort: number,
-  dir: string,
-  appPorts: number[],
-): Promise<void> {
+async function h2Client({ host, serverIp, serverPort, dir, appPorts }: ClientSide): Promise<void> {
   let session: http2.ClientHttp2Session | undefined;
   const sessionFor = (): http2.ClientHttp2Session => {
     if (session === undefined || session.closed || session.destroyed) {
@@ -148,7 +145,13 @@ async function main(argv: string[]): Promise<void> {
   } else {
     const [host, serverIp, serverPort, dir, ...ports] = rest;
     const client = mode === "tls" ? tlsClient : h2Client;
-    await client(host!, serverIp!, Number(serverPort), dir!, ports.map(Number));
+    await client({
+      host: host!,
+      serverIp: serverIp!,
+      serverPort: Number(serverPort),
+      dir: dir!,
+      appPorts: ports.map(Number),
+    });
   }
   console.log("relay ready");
 }
