@@ -227,7 +227,7 @@ function maxOf(rec: Readonly<Record<string, number>> | undefined): number | unde
 export function evaluateTargets(rows: readonly RowFigures[], subject: RowName = "weft-l4"): TargetResult[] {
   const direct = rowOf(rows, "direct");
   const stunnel = rowOf(rows, "stunnel4");
-  const weft = rowOf(rows, subject);
+  const measured = rowOf(rows, subject);
   const out: TargetResult[] = [];
   const ratioTarget = (
     name: string,
@@ -247,20 +247,20 @@ export function evaluateTargets(rows: readonly RowFigures[], subject: RowName = 
   ratioTarget(
     "throughput, 1 stream",
     "≥ 1.3× stunnel4",
-    weft?.iperf1?.bitsPerSecond,
+    measured?.iperf1?.bitsPerSecond,
     stunnel?.iperf1?.bitsPerSecond,
     1.3,
   );
   ratioTarget(
     "throughput, 8 streams",
     "≥ 1.3× stunnel4",
-    weft?.iperf8?.bitsPerSecond,
+    measured?.iperf8?.bitsPerSecond,
     stunnel?.iperf8?.bitsPerSecond,
     1.3,
   );
   const added =
-    weft?.fixed !== undefined && direct?.fixed !== undefined
-      ? weft.fixed.p99Ms - direct.fixed.p99Ms
+    measured?.fixed !== undefined && direct?.fixed !== undefined
+      ? measured.fixed.p99Ms - direct.fixed.p99Ms
       : undefined;
   out.push({
     name: "added p99 at 1000 rps",
@@ -271,30 +271,30 @@ export function evaluateTargets(rows: readonly RowFigures[], subject: RowName = 
   ratioTarget(
     "keep-alive HTTP rps at saturation",
     "≥ 0.5× direct",
-    weft?.saturation?.actualQps,
+    measured?.saturation?.actualQps,
     direct?.saturation?.actualQps,
     0.5,
   );
-  const conns = weft?.newConnections?.errors === 0 ? weft.newConnections.actualQps : undefined;
+  const conns = measured?.newConnections?.errors === 0 ? measured.newConnections.actualQps : undefined;
   out.push({
     name: "new tunnelled connections/s",
     target: "≥ 5000/s",
     measured:
-      weft?.newConnections === undefined
+      measured?.newConnections === undefined
         ? "missing"
-        : `${fmt(weft.newConnections.actualQps, 0)}/s${weft.newConnections.errors > 0 ? ` (${weft.newConnections.errors} errors)` : ""}`,
-    pass: weft?.newConnections === undefined ? undefined : conns !== undefined && conns >= 5000,
+        : `${fmt(measured.newConnections.actualQps, 0)}/s${measured.newConnections.errors > 0 ? ` (${measured.newConnections.errors} errors)` : ""}`,
+    pass: measured?.newConnections === undefined ? undefined : conns !== undefined && conns >= 5000,
   });
-  const cpu = weft?.fixedCpu?.per1000;
+  const cpu = measured?.fixedCpu?.per1000;
   out.push({
     name: "ztunnel CPU (both) per 1000 rps",
     target: "≤ 0.05 vCPU",
     measured: cpu === undefined ? "missing" : `${fmt(cpu, 3)} vCPU`,
     pass: cpu === undefined || !Number.isFinite(cpu) ? undefined : cpu <= 0.05,
   });
-  const rss = maxOf(weft?.rss?.manyConnKiB);
+  const rss = maxOf(measured?.rss?.manyConnKiB);
   out.push({
-    name: `ztunnel RSS at ${weft?.rss?.held ?? 1000} connections (larger of the two)`,
+    name: `ztunnel RSS at ${measured?.rss?.held ?? 1000} connections (larger of the two)`,
     target: "≤ 40 MB",
     measured: rss === undefined ? "missing" : `${fmt(rss / 1024, 1)} MiB`,
     pass: rss === undefined ? undefined : rss / 1024 <= 40,
@@ -514,6 +514,7 @@ export function renderMeshL4(scenarios: readonly unknown[]): string {
     floor === undefined ? "|---|---|---|---|" : "|---|---|---|---|---|---|",
   );
   for (const [i, t] of s.targets.entries()) {
+    // Both lists come from evaluateTargets, in the same order.
     const f = floor?.[i];
     lines.push(
       `| ${t.name} | ${t.target} | ${t.measured} | ${verdict(t)} |` +
